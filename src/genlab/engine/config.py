@@ -1,0 +1,221 @@
+"""Typed configs: a dataclass per recipe, filled from presets, a TOML/YAML file and --set.
+
+Order of precedence (later wins): dataclass defaults < preset < config file < --set.
+Unknown keys and values of the wrong type are rejected with a message naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+from ..errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Keys every recipe accepts. Recipes subclass this and add their own."""
+
+    seed: int = 0
+    device: str = "auto"            # auto | cpu | cuda | cuda:N | mps
+    max_steps: int = 1000
+    batch_size: int = 64            # global batch size (split across DDP ranks)
+    lr: float = 1e-3
+    save_every: int = 200           # checkpoint cadence in steps (0 = only at the end)
+    eval_every: int = 200           # evaluation cadence in steps (0 = only at the end)
+    sample_every: int = 0           # sample-hook cadence in steps (0 = never during training)
+    log_every: int = 10
+    grad_clip: float = 0.0          # max global grad norm (0 = off)
+    grad_accum: int = 1             # micro-batches per optimizer step
+    lr_schedule: str = "constant"   # constant | cosine | noam
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1       # cosine decays to lr * min_lr_ratio
+    bf16: bool = False              # bf16 autocast for forward passes
+    early_stop_metric: str = ""     # an evaluate() key; empty = no early stopping
+    early_stop_mode: str = "min"    # min | max
+    early_stop_patience: int = 0    # evaluations without improvement before stopping (0 = never stop)
+    tensorboard: bool = False
+    data: str = ""                  # path to the user's data; empty = embedded default
+    preset: str = ""                # name of the preset applied (recorded for info)
+
+
+C = TypeVar("C", bound=TrainConfig)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Convert `value` (from TOML/YAML or a --set string) to the field type `tp`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(key, value, args[0])
+    if origin in (list, tuple):
+        (item_tp, *_) = typing.get_args(tp) or (str,)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError:
+                    raise ConfigError(f"config key '{key}': cannot parse list {value!r}") from None
+            else:
+                value = [v for v in text.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' expects a list, got {value!r}")
+        items = [_coerce(key, v, item_tp) for v in value]
+        return items if origin is list else tuple(items)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"config key '{key}' expects true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' expects an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                try:
+                    f = float(value)
+                except ValueError:
+                    f = None
+                if f is not None and f.is_integer():
+                    return int(f)
+        raise ConfigError(f"config key '{key}' expects an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' expects a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key '{key}' expects a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"config key '{key}' expects a string, got {value!r}")
+    raise ConfigError(f"config key '{key}' has an unsupported type {_type_name(tp)}")
+
+
+def apply_overrides(config: C, values: Mapping[str, Any], source: str = "") -> C:
+    """Return a copy of `config` with `values` applied; unknown keys or bad types raise ConfigError."""
+    hints = typing.get_type_hints(type(config))
+    known = {f.name for f in fields(config)}
+    updates = {}
+    for key, value in values.items():
+        if key not in known:
+            where = f" in {source}" if source else ""
+            raise ConfigError(f"unknown config key '{key}'{where} (known keys: {', '.join(sorted(known))})")
+        updates[key] = _coerce(key, value, hints[key])
+    new = dataclasses.replace(config, **updates)
+    validate(new)
+    return new
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """Parse ['key=value', ...] from the command line."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"bad --set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or YAML config file into a flat dict (a [recipe] header is ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise ConfigError("YAML configs need PyYAML: pip install 'genlab[yaml]'") from None
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as e:
+        raise ConfigError(f"cannot parse config file {path}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # yaml.YAMLError and friends
+        raise ConfigError(f"cannot parse config file {path}: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of key = value pairs")
+    # A saved run config has [genlab] metadata and a [config] table; accept both shapes.
+    if "config" in data and isinstance(data["config"], dict):
+        data = data["config"]
+    return {k: v for k, v in data.items() if not isinstance(v, dict)}
+
+
+def validate(config: TrainConfig) -> None:
+    """Checks shared by every recipe; recipe configs can add `__post_init__` checks."""
+    checks = [
+        (config.max_steps >= 1, "max_steps must be >= 1"),
+        (config.batch_size >= 1, "batch_size must be >= 1"),
+        (config.lr > 0, "lr must be > 0"),
+        (config.save_every >= 0, "save_every must be >= 0"),
+        (config.eval_every >= 0, "eval_every must be >= 0"),
+        (config.log_every >= 1, "log_every must be >= 1"),
+        (config.grad_accum >= 1, "grad_accum must be >= 1"),
+        (config.grad_clip >= 0, "grad_clip must be >= 0"),
+        (config.lr_schedule in ("constant", "cosine", "noam"), "lr_schedule must be constant, cosine or noam"),
+        (config.early_stop_mode in ("min", "max"), "early_stop_mode must be min or max"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"invalid config: {message}")
+    check = getattr(config, "check", None)
+    if callable(check):
+        check()
+
+
+def to_toml(table: Mapping[str, Any]) -> str:
+    """Write a flat (one level of [tables]) dict of scalars and lists as TOML."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)  # a JSON string is a valid TOML basic string
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if v is None:
+            return '"none"'
+        raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+    lines, tables = [], []
+    for k, v in table.items():
+        (tables.append((k, v)) if isinstance(v, Mapping) else lines.append(f"{k} = {value(v)}"))
+    for name, sub in tables:
+        lines += ["", f"[{name}]"] + [f"{k} = {value(v)}" for k, v in sub.items()]
+    return "\n".join(lines) + "\n"
+
+
+def config_dict(config: TrainConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)

@@ -1,0 +1,142 @@
+"""The run directory: the one on-disk format that training, loading and serving share.
+
+    <run>/config.toml        [genlab] recipe + version, [config] resolved config
+    <run>/model.safetensors  every module, keys prefixed by part ("generator.", ...)
+    <run>/state.pt           everything needed to resume (module weights included, so the
+                             file is self-consistent); loads with weights_only=True
+    <run>/best/              model.safetensors + metrics.json of the best evaluation
+    <run>/metrics.jsonl      one JSON object per log / eval line
+    <run>/plots/ samples/    PNG curves and samples
+
+Every write is atomic (see io.py). Nothing here unpickles: safetensors for weights,
+torch.load(weights_only=True) for trainer state.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from .._version import __version__
+from ..errors import RunDirError
+from .config import to_toml
+from .io import save_safetensors, save_torch, write_text
+
+STATE_FORMAT = 1
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # -- layout -------------------------------------------------------------
+    config_file = property(lambda self: self.path / "config.toml")
+    weights_file = property(lambda self: self.path / "model.safetensors")
+    state_file = property(lambda self: self.path / "state.pt")
+    best_dir = property(lambda self: self.path / "best")
+    metrics_file = property(lambda self: self.path / "metrics.jsonl")
+    plots_dir = property(lambda self: self.path / "plots")
+    samples_dir = property(lambda self: self.path / "samples")
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    def has_checkpoint(self) -> bool:
+        return self.state_file.is_file()
+
+    # -- config ---------------------------------------------------------------
+    def write_config(self, recipe: str, config: dict[str, Any]) -> None:
+        meta = {"recipe": recipe, "version": __version__}
+        write_text(self.config_file, to_toml({"genlab": meta, "config": config}))
+
+    def read_config(self) -> tuple[str, dict[str, Any]]:
+        """Return (recipe name, config dict); a RunDirError if this is not a run directory."""
+        if not self.path.exists():
+            raise RunDirError(f"run directory not found: {self.path}")
+        if not self.config_file.is_file():
+            raise RunDirError(f"not a genlab run directory (no config.toml): {self.path}")
+        try:
+            data = tomllib.loads(self.config_file.read_text(encoding="utf-8"))
+            return data["genlab"]["recipe"], dict(data["config"])
+        except (tomllib.TOMLDecodeError, KeyError, UnicodeDecodeError) as e:
+            raise RunDirError(f"corrupt config.toml in {self.path}: {e}") from None
+
+    # -- weights ----------------------------------------------------------------
+    @staticmethod
+    def module_tensors(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+        return {f"{part}.{k}": v for part, m in modules.items() for k, v in m.state_dict().items()}
+
+    def save_weights(self, modules: dict[str, torch.nn.Module], step: int, best: bool = False) -> None:
+        target = (self.best_dir if best else self.path) / "model.safetensors"
+        save_safetensors(self.module_tensors(modules), target, metadata={"step": str(step), "format": "genlab"})
+
+    def weights_path(self, which: str = "best") -> Path:
+        """`best` falls back to the last checkpoint when the run kept no best one."""
+        if which not in ("best", "last"):
+            raise RunDirError(f"which must be 'best' or 'last', got {which!r}")
+        best = self.best_dir / "model.safetensors"
+        return best if which == "best" and best.is_file() else self.weights_file
+
+    def load_weights(self, modules: dict[str, torch.nn.Module], which: str = "best") -> int:
+        """Load weights into `modules`; return the step they were saved at."""
+        path = self.weights_path(which)
+        if not path.is_file():
+            raise RunDirError(f"no weights in {self.path} (was training started?)")
+        try:
+            tensors = load_file(str(path))
+            with open(path, "rb") as f:  # the header's metadata holds the step
+                n = int.from_bytes(f.read(8), "little")
+                meta = json.loads(f.read(n)).get("__metadata__", {}) or {}
+        except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:
+            raise RunDirError(f"corrupt or truncated checkpoint {path}: {str(e).splitlines()[0]}") from None
+        load_prefixed(modules, tensors, str(path))
+        return int(meta.get("step", 0))
+
+    # -- trainer state ------------------------------------------------------------
+    def save_state(self, state: dict[str, Any]) -> None:
+        save_torch({"format": STATE_FORMAT, **state}, self.state_file)
+
+    def load_state(self) -> dict[str, Any]:
+        if not self.state_file.is_file():
+            raise RunDirError(f"nothing to resume in {self.path}: no state.pt")
+        try:
+            state = torch.load(self.state_file, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated zip, bad pickle opcode, wrong magic...
+            raise RunDirError(f"corrupt or truncated checkpoint {self.state_file}: {str(e).splitlines()[0]}") from None
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise RunDirError(f"{self.state_file} was written by an incompatible genlab version")
+        return state
+
+    # -- metrics ------------------------------------------------------------------
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """All complete lines of metrics.jsonl (a line cut by a kill is ignored)."""
+        if not self.metrics_file.is_file():
+            return []
+        rows = []
+        for line in self.metrics_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return rows
+
+    def truncate_metrics(self, step: int) -> None:
+        """On resume, drop lines logged after the checkpoint so the log matches an uninterrupted run."""
+        rows = [r for r in self.read_metrics() if r.get("step", 0) <= step]
+        write_text(self.metrics_file, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def load_prefixed(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Load 'part.key' tensors into each module, strictly: a missing or unexpected key is an error."""
+    for part, module in modules.items():
+        own = {k[len(part) + 1:]: v for k, v in tensors.items() if k.startswith(part + ".")}
+        try:
+            module.load_state_dict(own, strict=True)
+        except RuntimeError as e:
+            first = str(e).splitlines()[0] if str(e) else "shape or key mismatch"
+            raise RunDirError(f"weights in {source} do not fit part '{part}': {first}") from None

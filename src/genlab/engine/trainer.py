@@ -1,0 +1,294 @@
+"""The training loop every recipe shares.
+
+Trainer.fit() decides *when*: steps, gradient accumulation, LR schedules, eval and
+sample hooks, early stopping, NaN checks, checkpoints, resume, logs, progress and
+plots. The recipe (see recipes/base.py) decides *what* a step is.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import ConfigError, TrainingDiverged
+from .distributed import DistInfo, barrier, broadcast_flag, mean_across_ranks
+from .plots import plot_metrics
+from .rundir import RunDir
+from .schedules import lr_multiplier
+
+if TYPE_CHECKING:
+    from ..recipes.base import Recipe
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; anything else is checked for availability."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"invalid device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {name!r} requested but MPS is not available")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global RNG, in a form torch.load(weights_only=True) accepts."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tuples(state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(x: Any) -> Any:
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+class EarlyStopping:
+    """Track the best value of one metric; say when `patience` evaluations brought nothing."""
+
+    def __init__(self, metric: str, mode: str = "min", patience: int = 0):
+        self.metric, self.mode, self.patience = metric, mode, patience
+        self.best: float | None = None
+        self.best_step = -1
+        self.bad_evals = 0
+
+    def update(self, value: float, step: int) -> bool:
+        """Record a value; True if it is a new best."""
+        better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        if better and math.isfinite(value):
+            self.best, self.best_step, self.bad_evals = value, step, 0
+            return True
+        self.bad_evals += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience > 0 and self.bad_evals >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_step": self.best_step, "bad_evals": self.bad_evals}
+
+    def load_state_dict(self, s: dict[str, Any]) -> None:
+        self.best, self.best_step, self.bad_evals = s["best"], s["best_step"], s["bad_evals"]
+
+
+class Trainer:
+    def __init__(self, recipe: "Recipe", run: RunDir, dist: DistInfo = DistInfo(), progress: bool = True):
+        self.recipe, self.run, self.dist = recipe, run, dist
+        self.config = recipe.config
+        self.progress = progress and dist.is_main
+        self.stopper = (EarlyStopping(self.config.early_stop_metric, self.config.early_stop_mode,
+                                      self.config.early_stop_patience)
+                        if self.config.early_stop_metric else None)
+        self.tb = None
+
+    # -- setup ------------------------------------------------------------------------------
+    def _setup_optimizers(self) -> None:
+        r, c = self.recipe, self.config
+        r.optimizers = r.build_optimizers()
+        d_model = int(getattr(c, "n_embd", getattr(c, "d_model", 512)))
+        for name, opt in r.optimizers.items():
+            fn = lr_multiplier(c.lr_schedule, c.max_steps, c.warmup_steps, c.min_lr_ratio, d_model)
+            r.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, fn)
+
+    def _wrap_ddp(self) -> None:
+        if not self.dist.enabled:
+            return
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        r = self.recipe
+        if self.config.batch_size % self.dist.world_size:
+            raise ConfigError(f"batch_size {self.config.batch_size} is not divisible by "
+                              f"{self.dist.world_size} processes")
+        ids = [r.device.index] if r.device.type == "cuda" else None
+        for name, m in r.modules.items():
+            if any(p.requires_grad for p in m.parameters()):
+                r.train_modules[name] = DDP(m, device_ids=ids)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def save(self, step: int) -> None:
+        """Weights (safetensors) and full trainer state, each written atomically; rank 0 only."""
+        if not self.dist.is_main:
+            return
+        r = self.recipe
+        self.run.save_weights(r.modules, step)
+        self.run.save_state({
+            "step": step,
+            "modules": {k: m.state_dict() for k, m in r.modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in r.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in r.schedulers.items()},
+            "rng": rng_state(),
+            "early_stop": self.stopper.state_dict() if self.stopper else None,
+        })
+        self.plot()
+
+    def restore(self) -> int:
+        """Load the last checkpoint into recipe, optimizers and RNGs; return its step."""
+        r = self.recipe
+        state = self.run.load_state()
+        from .rundir import load_prefixed
+
+        load_prefixed(r.modules, {f"{p}.{k}": v for p, sd in state["modules"].items() for k, v in sd.items()},
+                      str(self.run.state_file))
+        for k, o in r.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in r.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        set_rng_state(state["rng"])
+        if self.stopper and state.get("early_stop"):
+            self.stopper.load_state_dict(state["early_stop"])
+        return int(state["step"])
+
+    # -- logging ---------------------------------------------------------------------------------
+    def log(self, row: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        with open(self.run.metrics_file, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k not in ("step", "time"):
+                    self.tb.add_scalar(f"{row.get('kind', 'train')}/{k}", v, row["step"])
+
+    def plot(self) -> None:
+        if self.dist.is_main:
+            plot_metrics(self.run.read_metrics(), self.run.plots_dir / "metrics.png",
+                         title=f"{self.recipe.name} — {self.run.path.name}")
+
+    def _open_tensorboard(self) -> None:
+        if not (self.config.tensorboard and self.dist.is_main):
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ConfigError("tensorboard=true needs the tensorboard package: pip install 'genlab[tensorboard]'") from None
+        self.tb = SummaryWriter(str(self.run.path / "tensorboard"))
+
+    # -- hooks -------------------------------------------------------------------------------------
+    def evaluate(self, step: int) -> bool:
+        """Evaluate on rank 0, log, keep the best checkpoint; True if training should stop."""
+        stop = False
+        if self.dist.is_main:
+            with self.recipe.eval_mode():
+                metrics = self.recipe.evaluate()
+            self.log({"step": step, "kind": "eval", **metrics})
+            if self.stopper:
+                if self.stopper.metric not in metrics:
+                    raise ConfigError(f"early_stop_metric '{self.stopper.metric}' is not among the evaluation "
+                                      f"metrics: {', '.join(metrics) or 'none'}")
+                if self.stopper.update(float(metrics[self.stopper.metric]), step):
+                    self.run.save_weights(self.recipe.modules, step, best=True)
+                    from .io import write_text
+                    write_text(self.run.best_dir / "metrics.json", json.dumps({"step": step, **metrics}, indent=1))
+                stop = self.stopper.should_stop
+        return broadcast_flag(stop, self.dist, self.recipe.device)
+
+    def sample(self, step: int | None) -> list[Path]:
+        if not self.dist.is_main:
+            return []
+        out = self.run.samples_dir / (f"step-{step:07d}" if step is not None else "")
+        with self.recipe.eval_mode():
+            return self.recipe.write_samples(out, self.recipe.Sample())
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        r, c = self.recipe, self.config
+        self._setup_optimizers()
+        start = 0
+        if resume and self.run.has_checkpoint():
+            start = self.restore()
+            if self.dist.is_main:
+                self.run.truncate_metrics(start)
+        else:
+            seed_everything(c.seed)
+        self._wrap_ddp()
+        self._open_tensorboard()
+        r._accum = c.grad_accum
+        r.set_mode(True)
+
+        bar = tqdm(total=c.max_steps, initial=start, disable=not self.progress, file=sys.stderr,
+                   desc=r.name, dynamic_ncols=True, mininterval=0.5)
+        t0, step, last_saved, last_eval = time.time(), start, start, -1
+        window: dict[str, list[float]] = {}
+        stopped_early = False
+        try:
+            for step in range(start + 1, c.max_steps + 1):
+                for micro in range(c.grad_accum):
+                    r._micro = micro
+                    ddp = [m for m in r.train_modules.values() if hasattr(m, "no_sync")]
+                    with contextlib.ExitStack() as stack:
+                        if micro < c.grad_accum - 1:  # exchange gradients only on the last micro-batch
+                            for m in ddp:
+                                stack.enter_context(m.no_sync())
+                        logs = r.training_step(r.batch((step - 1) * c.grad_accum + micro), step)
+                    for k, v in logs.items():
+                        window.setdefault(k, []).append(float(v))
+                if step % c.log_every == 0 or step == c.max_steps:
+                    means = mean_across_ranks({k: sum(v) / len(v) for k, v in window.items()}, self.dist, r.device)
+                    lr = next(iter(r.optimizers.values())).param_groups[0]["lr"] if r.optimizers else 0.0
+                    self.log({"step": step, "kind": "train", **means, "lr": lr, "time": round(time.time() - t0, 3)})
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]}, refresh=False)
+                    window = {}
+                bar.update(1)
+                if c.eval_every and step % c.eval_every == 0:
+                    last_eval = step
+                    stopped_early = self.evaluate(step)
+                if c.sample_every and step % c.sample_every == 0:
+                    self.sample(step)
+                if (c.save_every and step % c.save_every == 0) or stopped_early:
+                    self.save(step)
+                    last_saved = step
+                if stopped_early:
+                    break
+        except TrainingDiverged as e:
+            bar.close()
+            self.plot()
+            raise TrainingDiverged(f"{e} (at step {step}; checkpoint of step {last_saved} in {self.run.path})") from None
+        except KeyboardInterrupt:
+            bar.close()
+            raise
+        bar.close()
+        if step != last_eval:
+            self.evaluate(step)
+        if step != last_saved:
+            self.save(step)
+        self.plot()
+        samples = self.sample(None)
+        barrier(self.dist)
+        if self.tb is not None:
+            self.tb.close()
+        return {"step": step, "stopped_early": stopped_early, "seconds": time.time() - t0, "samples": samples}

@@ -1,0 +1,1 @@
+"""Metrics and the pictures that go with them: features and samples in, numbers and PNGs out."""
