@@ -173,6 +173,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 def validate(config: TrainConfig) -> None:
     """Checks shared by every recipe; recipe configs can add `__post_init__` checks."""
+    if not isinstance(config, TrainConfig):  # e.g. sampling options: only their own check()
+        check = getattr(config, "check", None)
+        if callable(check):
+            check()
+        return
     checks = [
         (config.max_steps >= 1, "max_steps must be >= 1"),
         (config.batch_size >= 1, "batch_size must be >= 1"),
