@@ -13,3 +13,12 @@ __all__ = [
     "load_digits", "load_idx_dataset", "load_image_folder", "make_curve_fn", "one_hot", "pattern_numbers",
     "read_idx", "read_text", "save_image_grid", "sha256_file", "to_tensor", "valid_values",
 ]
+
+# The procedural faces live in their own module; keep this package importable without it.
+try:
+    from .faces import ATTRIBUTES, FacesDataset, load_faces, render_faces
+except ModuleNotFoundError as e:
+    if e.name != f"{__name__}.faces":  # a missing dependency inside faces.py is a real bug
+        raise
+else:
+    __all__ += ["ATTRIBUTES", "FacesDataset", "load_faces", "render_faces"]
