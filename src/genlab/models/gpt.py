@@ -1,0 +1,161 @@
+"""A decoder-only Transformer language model (GPT-2 architecture), in one file.
+
+    tokens -> token embedding + learned position embedding -> dropout
+           -> n_layer x Block [x + attn(ln_1(x)); x + mlp(ln_2(x))]   (pre-LayerNorm)
+           -> ln_f -> lm_head (optionally tied to the token embedding) -> logits
+
+Module names follow GPT-2's (wte, wpe, h.N.ln_1, attn.c_attn, ...) so published GPT-2
+weights map onto this model one to one (see genlab.importers.gpt2). Attention uses
+F.scaled_dot_product_attention, which picks a fused kernel on every device.
+
+The forward pass takes an optional key/value cache for fast generation:
+
+    logits = model(idx)                                         # (B, T, vocab)
+    logits, cache = model(idx, use_cache=True)                  # prefill
+    logits, cache = model(next_idx, past_kv=cache, use_cache=True)  # one step more
+
+A cache is a tuple with one (key, value) pair per layer, each (B, n_head, T_past, head_dim);
+positions of new tokens start after the cached ones.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 50257
+    block_size: int = 1024      # longest context (number of learned positions)
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True           # biases in Linear and LayerNorm layers (GPT-2 has them)
+    tie_weights: bool = True    # lm_head shares the token embedding matrix (GPT-2 does)
+    layer_norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.n_head, self.n_embd, self.dropout = cfg.n_head, cfg.n_embd, cfg.dropout
+        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)   # q, k, v in one matmul
+        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, T, C) -> (B, n_head, T, head_dim)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if past is not None:
+            k = torch.cat([past[0].to(k.dtype), k], dim=2)
+            v = torch.cat([past[1].to(v.dtype), v], dim=2)
+        t_all = k.shape[2]
+        mask, causal = None, True
+        if t_all != T:
+            causal = False
+            if T > 1:  # new tokens see every cached token and the new ones up to themselves
+                mask = torch.ones(T, t_all, dtype=torch.bool, device=x.device).tril(diagonal=t_all - T)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(B, T, C)
+        return self.resid_dropout(self.c_proj(y)), (k, v)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
+        self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # GPT-2's GELU is the tanh approximation ("gelu_new"); exact erf GELU would not match its weights
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        a, kv = self.attn(self.ln_1(x), past)
+        x = x + a
+        return x + self.mlp(self.ln_2(x)), kv
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.config = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.h = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias)
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        if cfg.tie_weights:
+            self.lm_head.weight = self.wte.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2 init: N(0, 0.02) weights, zero biases, and the two projections that write into the
+        residual stream scaled by 1/sqrt(2 n_layer), so its variance does not grow with depth."""
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, mean=0.0, std=0.02)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+            if isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for block in self.h:
+            nn.init.normal_(block.attn.c_proj.weight, mean=0.0, std=residual_std)
+            nn.init.normal_(block.mlp.c_proj.weight, mean=0.0, std=residual_std)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameters (a tied lm_head counted once); without position embeddings by default."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.wpe.weight.numel() if non_embedding else n
+
+    def forward(self, idx: torch.Tensor, past_kv: KVCache | None = None, use_cache: bool = False,
+                last_only: bool = False) -> torch.Tensor | tuple[torch.Tensor, KVCache]:
+        """idx: (B, T) token ids -> logits (B, T, vocab), and the new cache when use_cache.
+
+        last_only=True computes logits for the last position only (B, 1, vocab): generation
+        needs no more, and the vocabulary projection is the largest matmul of a small model.
+        """
+        B, T = idx.shape
+        past_len = past_kv[0][0].shape[2] if past_kv else 0
+        if past_len + T > self.config.block_size:
+            raise ValueError(f"sequence of {past_len + T} tokens exceeds block_size {self.config.block_size}")
+        pos = torch.arange(past_len, past_len + T, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(pos))
+        new_kv = []
+        for i, block in enumerate(self.h):
+            x, kv = block(x, past_kv[i] if past_kv else None)
+            new_kv.append(kv)
+        if last_only:
+            x = x[:, -1:]
+        logits = self.lm_head(self.ln_f(x))
+        return (logits, tuple(new_kv)) if use_cache else logits
