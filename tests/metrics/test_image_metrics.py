@@ -1,0 +1,122 @@
+"""FID, KID, precision/recall and the feature networks (tiny settings)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.metrics import feature_net as fn
+from genlab.metrics.image import fid, frechet_distance, kid, precision_recall, quality_report
+
+
+def _gauss(n, d=8, shift=0.0, scale=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)) * scale + shift
+
+
+def test_fid_self_is_zero_and_grows_with_shift():
+    a = _gauss(2000)
+    assert fid(a, a) == pytest.approx(0.0, abs=1e-8)
+    values = [fid(a, _gauss(2000, shift=s, seed=1)) for s in (0.0, 0.25, 0.5, 1.0, 2.0)]
+    assert all(x < y for x, y in zip(values, values[1:]))
+    noisy = [fid(a, a + np.random.default_rng(2).normal(size=a.shape) * s) for s in (0.1, 0.5, 1.0)]
+    assert noisy[0] < noisy[1] < noisy[2]
+
+
+def test_fid_matches_closed_form_for_gaussians():
+    rng = np.random.default_rng(0)
+    mu1, mu2 = rng.normal(size=4), rng.normal(size=4)
+    s1, s2 = rng.uniform(0.5, 2.0, 4), rng.uniform(0.5, 2.0, 4)
+    # diagonal covariances: ||mu1 - mu2||^2 + sum (sigma1 - sigma2)^2
+    exact = float(((mu1 - mu2) ** 2).sum() + ((s1 - s2) ** 2).sum())
+    assert frechet_distance(mu1, np.diag(s1 ** 2), mu2, np.diag(s2 ** 2)) == pytest.approx(exact, rel=1e-10)
+    # full covariances: commuting case cov2 = c * cov1 gives tr(cov1) * (1 - sqrt(c))^2
+    a = rng.normal(size=(4, 4))
+    cov = a @ a.T + 0.1 * np.eye(4)
+    assert frechet_distance(mu1, cov, mu1, 4.0 * cov) == pytest.approx(np.trace(cov), rel=1e-8)
+    # a singular covariance (rank 1) does not break it
+    v = np.ones((4, 1))
+    assert frechet_distance(mu1, v @ v.T, mu1, v @ v.T) == pytest.approx(0.0, abs=1e-8)
+    # samples approach the closed form
+    x = rng.normal(size=(20000, 4)) * s1 + mu1
+    y = rng.normal(size=(20000, 4)) * s2 + mu2
+    assert fid(x, y) == pytest.approx(exact, rel=0.05)
+
+
+def test_kid_zero_for_same_distribution_positive_for_shift():
+    a, b = _gauss(600), _gauss(600, seed=1)
+    same, same_std = kid(a, b, subsets=20, subset_size=200)
+    assert abs(same) < 3 * same_std + 1e-3
+    shifted, _ = kid(a, _gauss(600, shift=1.0, seed=1), subsets=20, subset_size=200)
+    assert shifted > 0.05 and shifted > 10 * abs(same)
+
+
+def test_precision_recall_subset_and_mode_dropping():
+    real = _gauss(1000, d=4)
+    p, r = precision_recall(real, real[:300], k=3)
+    assert p == pytest.approx(1.0) and r < 1.0
+    # four clusters; the fake covers only two of them
+    centres = np.array([[10, 0, 0, 0], [-10, 0, 0, 0], [0, 10, 0, 0], [0, -10, 0, 0]], float)
+    rng = np.random.default_rng(0)
+    real = centres[rng.integers(0, 4, 2000)] + rng.normal(size=(2000, 4))
+    full = centres[rng.integers(0, 4, 2000)] + rng.normal(size=(2000, 4))
+    dropped = centres[rng.integers(0, 2, 2000)] + rng.normal(size=(2000, 4))
+    p_full, r_full = precision_recall(real, full)
+    p_drop, r_drop = precision_recall(real, dropped)
+    assert p_drop > 0.9 and r_drop < 0.6 < r_full
+
+
+@pytest.fixture
+def tiny_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(fn, "N_FACES_TRAIN", 1500)
+    monkeypatch.setattr(fn, "N_FACES_VAL", 300)
+    return tmp_path
+
+
+def test_feature_net_cache_round_trip_is_safetensors(tiny_cache):
+    from safetensors import safe_open
+
+    from genlab.recipes.image_data import load_digits_tensors
+
+    net = fn.get_feature_net("digits", 8, 1, steps=15)
+    files = list((tiny_cache / "metrics").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".safetensors"
+    with safe_open(str(files[0]), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["version"] == net.version and "NOT comparable" in meta["note"]
+    again = fn.get_feature_net("mnist", 8, 1, steps=15)  # same network, read from the cache
+    x, _ = load_digits_tensors(8, 1)
+    assert again.version == net.version
+    np.testing.assert_allclose(again.features(x[:64]), net.features(x[:64]), rtol=1e-5, atol=1e-6)
+    report = quality_report(x[:200], x[200:400], net)
+    assert set(report) == {"fid", "kid", "kid_std", "precision", "recall"}
+    assert report["fid"] < quality_report(x[:200], torch.rand(200, 1, 8, 8) * 2 - 1, net)["fid"]
+
+
+def test_attribute_classifier_on_held_out_faces(tiny_cache):
+    from genlab.data.faces import ATTRIBUTES, render_faces, to_tensor
+
+    clf = fn.get_attribute_classifier(16, steps=120)
+    assert clf.attributes == list(ATTRIBUTES)
+    acc = clf.accuracy
+    assert set(acc) == set(ATTRIBUTES) and acc["blond"] > 0.9
+    images, attrs = render_faces(np.arange(200), seed=12345, size=16)
+    pred = clf.predict(to_tensor(images))
+    assert pred.shape == attrs.shape and set(np.unique(pred)) <= {0, 1}
+    assert (pred[:, ATTRIBUTES.index("blond")] == attrs[:, ATTRIBUTES.index("blond")]).mean() > 0.9
+    probs = clf.probabilities(to_tensor(images))
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert json.loads(clf.net.meta["accuracy"]) == acc
+
+
+def test_single_class_folder_falls_back_to_faces(tmp_path):
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("RGB", (20, 20), (i * 40, 0, 0)).save(tmp_path / f"{i}.png")
+    assert fn._single_class_folder(tmp_path)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    Image.new("RGB", (20, 20)).save(tmp_path / "a" / "x.png")
+    Image.new("RGB", (20, 20)).save(tmp_path / "b" / "y.png")
+    assert not fn._single_class_folder(tmp_path)
