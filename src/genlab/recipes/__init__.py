@@ -12,6 +12,14 @@ REGISTRY: dict[str, str] = {
     "gan-curve": "toy_gans:CurveGANRecipe",
     "gan-pattern": "toy_gans:PatternGANRecipe",
     "diffusion": "diffusion:DiffusionRecipe",
+    "gpt": "gpt:GPTRecipe",
+    "lstm-lm": "lstm_lm:LSTMRecipe",
+    "gan-mlp": "image_gans:MLPGANRecipe",
+    "dcgan": "image_gans:DCGANRecipe",
+    "cgan": "image_gans:CGANRecipe",
+    "cyclegan": "cyclegan:CycleGANRecipe",
+    "autoencoder": "autoencoders:AutoencoderRecipe",
+    "vae": "autoencoders:VAERecipe",
 }
 
 

@@ -1,0 +1,389 @@
+"""CycleGAN (Zhu et al. 2017): unpaired translation between two image domains A and B.
+
+Two ResNet generators (A->B, B->A) and two PatchGAN discriminators, least-squares
+adversarial loss, cycle-consistency loss (lambda_cycle = 10), optional identity loss
+(lambda_identity x lambda_cycle) and a 50-image history pool for the discriminators.
+The default data are procedural faces, black hair (A) vs blond hair (B), from disjoint
+index sets (unpaired); because every face can be re-rendered with only its hair changed,
+evaluation knows the right answer.
+
+DDP sees one forward per backward: both generators live in one module whose forward runs
+the whole cycle, and both discriminators in one module.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..engine.config import TrainConfig
+from ..errors import ConfigError, DataError
+from ..models.cyclegan import CycleGANConfig, ImagePool, PatchDiscriminator, ResnetGenerator
+from .base import Recipe, SampleOptions
+from .image_gans import grid_cols, to_float
+
+
+def _nchw(images: np.ndarray, channels: int) -> torch.Tensor:
+    """uint8 (N,H,W[,C]) -> uint8 (N,channels,H,W); kept as uint8 (256x256 sets stay small in memory)."""
+    a = np.asarray(images)
+    if a.ndim == 3:
+        a = a[..., None]
+    if a.shape[-1] == 1 and channels == 3:
+        a = np.repeat(a, 3, axis=-1)
+    elif a.shape[-1] == 3 and channels == 1:  # ITU-R 601 luma
+        a = np.rint(a.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+    return torch.from_numpy(np.ascontiguousarray(a.astype(np.uint8))).permute(0, 3, 1, 2).contiguous()
+
+
+def _resize_u8(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size:
+        return x
+    y = F.interpolate(x.float(), size=(size, size), mode="area" if x.shape[-1] > size else "bilinear")
+    return y.round().clamp(0, 255).to(torch.uint8)
+
+
+class CycleGenerators(nn.Module):
+    """G_ab and G_ba; forward runs the full cycle (and identity mappings) in one call."""
+
+    def __init__(self, cfg: CycleGANConfig):
+        super().__init__()
+        self.g_ab, self.g_ba = ResnetGenerator(cfg), ResnetGenerator(cfg)
+
+    def forward(self, real_a: torch.Tensor, real_b: torch.Tensor, identity: bool = True) -> dict[str, torch.Tensor]:
+        n = real_a.shape[0]
+        fake_b = self.g_ab(real_a)
+        # G_ba on [real_b, fake_b (+ real_a for identity)] in one batch; same for G_ab below
+        out_ba = self.g_ba(torch.cat([real_b, fake_b] + ([real_a] if identity else [])))
+        fake_a, rec_a = out_ba[:real_b.shape[0]], out_ba[real_b.shape[0]:real_b.shape[0] + n]
+        out_ab = self.g_ab(torch.cat([fake_a] + ([real_b] if identity else [])))
+        rec_b = out_ab[:fake_a.shape[0]]
+        res = {"fake_b": fake_b, "fake_a": fake_a, "rec_a": rec_a, "rec_b": rec_b}
+        if identity:
+            res["idt_a"], res["idt_b"] = out_ba[real_b.shape[0] + n:], out_ab[fake_a.shape[0]:]
+        return res
+
+
+class CycleDiscriminators(nn.Module):
+    def __init__(self, cfg: CycleGANConfig):
+        super().__init__()
+        self.d_a, self.d_b = PatchDiscriminator(cfg), PatchDiscriminator(cfg)
+
+    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.d_a(x_a), self.d_b(x_b)
+
+
+def lsgan_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
+    """Least-squares GAN loss (Mao et al. 2017) against a constant target (1 real, 0 fake)."""
+    return F.mse_loss(scores, torch.full_like(scores, target))
+
+
+def cycle_losses(out: dict[str, torch.Tensor], real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-direction L1 cycle (and identity) losses, each a scalar tensor."""
+    res = {"cycle_a": F.l1_loss(out["rec_a"], real_a), "cycle_b": F.l1_loss(out["rec_b"], real_b)}
+    if "idt_a" in out:
+        res["idt_a"], res["idt_b"] = F.l1_loss(out["idt_a"], real_a), F.l1_loss(out["idt_b"], real_b)
+    return res
+
+
+@dataclass
+class CycleConfig(TrainConfig):
+    attribute: str = "blond"      # embedded faces: A = faces without it, B = faces with it
+    data_a: str = ""              # domain folders (alternative to --data DIR with two sub-folders)
+    data_b: str = ""
+    image_size: int = 32
+    channels: int = 3
+    n_train: int = 2000           # embedded data: faces per domain
+    n_val: int = 200              # held-out faces per domain (folders: 10% or testA/testB)
+    g_width: int = 16
+    n_down: int = 2
+    n_blocks: int = 3
+    d_width: int = 16
+    d_layers: int = 2
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5  # x lambda_cycle (paper: 0.5); 0 = off
+    pool_size: int = 50           # image history for the discriminators; 0 = off
+    beta1: float = 0.5
+    beta2: float = 0.999
+    epochs: int = 0               # > 0: max_steps = epochs x ceil(images per domain / batch_size)
+    eval_samples: int = 200       # held-out images per direction for the metrics
+    batch_size: int = 8
+    lr: float = 2e-4
+    max_steps: int = 1200
+    save_every: int = 400
+    eval_every: int = 0
+    log_every: int = 25
+
+    def check(self) -> None:
+        if self.channels not in (1, 3) or self.image_size < 8:
+            raise ConfigError("invalid config: need channels 1 or 3 and image_size >= 8")
+        if self.image_size % (2 ** self.n_down):
+            raise ConfigError(f"invalid config: image_size {self.image_size} must be divisible by 2**n_down")
+        if self.image_size // 2 ** self.d_layers < 2:
+            raise ConfigError("invalid config: d_layers too large for image_size (patches vanish)")
+        if min(self.g_width, self.d_width, self.n_blocks + 1, self.d_layers) < 1:
+            raise ConfigError("invalid config: widths, d_layers must be >= 1 and n_blocks >= 0")
+        if self.lambda_cycle < 0 or self.lambda_identity < 0 or self.pool_size < 0:
+            raise ConfigError("invalid config: lambdas and pool_size must be >= 0")
+        if self.grad_accum != 1:  # D and G step alternately: accumulating would mix their gradients
+            raise ConfigError("invalid config: GAN recipes need grad_accum=1 (raise batch_size instead)")
+        if bool(self.data_a) != bool(self.data_b):
+            raise ConfigError("invalid config: set both data_a and data_b (or --data DIR with two sub-folders)")
+
+
+@dataclass
+class CycleSample(SampleOptions):
+    n: int = 8
+    input: str = ""               # a folder (or image) to translate; empty = held-out images
+    direction: str = "AtoB"       # AtoB | BtoA
+
+    def check(self) -> None:
+        if self.n < 1:
+            raise ConfigError(f"sample n must be >= 1, got {self.n}")
+        if self.direction not in ("AtoB", "BtoA"):
+            raise ConfigError(f"direction must be AtoB or BtoA, got {self.direction!r}")
+
+
+class CycleGANRecipe(Recipe):
+    name = "cyclegan"
+    summary = ("CycleGAN: unpaired image-to-image translation between two folders; metrics: FID, "
+               "attribute flipped / preserved, round-trip error")
+    default_data = "procedural 32x32 faces, black hair (A) <-> blond hair (B), unpaired"
+    Config = CycleConfig
+    Sample = CycleSample
+    presets = {"book": {"image_size": 256, "g_width": 64, "n_blocks": 9, "d_width": 64, "d_layers": 3,
+                        "batch_size": 1, "lr": 2e-4, "epochs": 100, "n_train": 1000}}
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        c = self.config
+        torch.manual_seed(c.seed)
+        cfg = CycleGANConfig(c.image_size, c.channels, c.g_width, c.n_down, c.n_blocks, c.d_width, c.d_layers)
+        shape = (c.channels, c.image_size, c.image_size)
+        return {"generators": CycleGenerators(cfg), "discriminators": CycleDiscriminators(cfg),
+                "pool_a": ImagePool(c.pool_size, shape), "pool_b": ImagePool(c.pool_size, shape)}
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {name: torch.optim.Adam(self.modules[name].parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+                for name in ("discriminators", "generators")}
+
+    # -- data -----------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        c = self.config
+        if c.data_a or c.data or c.data_b:
+            self.train_a, self.val_a, self.train_b, self.val_b = self._folders()
+            self.val_target_b = self.val_target_a = None
+            self.domain = "folder"
+        else:
+            self._faces()
+            self.domain = "faces"
+        n = max(len(self.train_a), len(self.train_b))
+        if c.epochs > 0:
+            c.max_steps = c.epochs * math.ceil(n / c.batch_size)
+
+    def _faces(self) -> None:
+        from ..data.faces import ATTRIBUTES, render_faces
+
+        c = self.config
+        if c.attribute not in ATTRIBUTES:
+            raise ConfigError(f"unknown face attribute {c.attribute!r} (known: {', '.join(ATTRIBUTES)})")
+        n, m, size = c.n_train, c.n_val, max(c.image_size, 16)
+
+        def faces(start: int, count: int, value: bool) -> torch.Tensor:
+            imgs, _ = render_faces(np.arange(start, start + count), seed=0, size=size,
+                                   attributes={c.attribute: value})
+            return _resize_u8(_nchw(imgs, c.channels), c.image_size)
+
+        # disjoint index ranges: no face appears in both domains (unpaired), nor in train and val
+        self.train_a, self.train_b = faces(0, n, False), faces(n, n, True)
+        self.val_a, self.val_b = faces(2 * n, m, False), faces(2 * n + m, m, True)
+        # the same held-out faces with the attribute flipped: the ideal translations
+        self.val_target_b, self.val_target_a = faces(2 * n, m, True), faces(2 * n + m, m, False)
+
+    def _folders(self) -> tuple[torch.Tensor, ...]:
+        c = self.config
+        if c.data_a:
+            a, b, ta, tb = Path(c.data_a), Path(c.data_b), None, None
+            for p in (a, b):
+                if not p.is_dir():
+                    raise DataError(f"domain folder not found: {p}")
+        else:
+            root = Path(c.data)
+            subs = {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")} \
+                if root.is_dir() else {}
+            if {"trainA", "trainB"} <= set(subs):  # the CycleGAN datasets' layout
+                a, b, ta, tb = subs["trainA"], subs["trainB"], subs.get("testA"), subs.get("testB")
+            elif len(subs) == 2:
+                a, b = subs.values()
+                ta = tb = None
+            else:
+                raise DataError(f"{root}: expected two sub-folders (domains A and B, e.g. A/ and B/ or "
+                                f"trainA/ and trainB/), found {len(subs)}")
+        train_a, val_a = self._domain(a, ta)
+        train_b, val_b = self._domain(b, tb)
+        return train_a, val_a, train_b, val_b
+
+    def _domain(self, path: Path, test: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        x = load_folder(path, c.image_size, c.channels)
+        if test is not None:
+            return x, load_folder(test, c.image_size, c.channels)
+        k = min(max(1, len(x) // 10), c.n_val) if len(x) > 1 else 0
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(c.seed))
+        return (x[perm[k:]], x[perm[:k]]) if k else (x, x)
+
+    def batch(self, index: int) -> dict[str, torch.Tensor]:
+        # each domain has its own epoch permutation (its own size); "stream" keeps them independent
+        a = self.train_a[self.batch_indices(index, len(self.train_a))]
+        ib = self._indices_b(index)
+        return {"real_a": to_float(a).to(self.device), "real_b": to_float(self.train_b[ib]).to(self.device),
+                "index": torch.tensor(index)}
+
+    def _indices_b(self, index: int) -> torch.Tensor:
+        bs, n = self.config.batch_size, len(self.train_b)
+        start = index * bs
+        out, pos = [], start
+        while pos < start + bs:
+            epoch, offset = divmod(pos, n)
+            perm = torch.randperm(n, generator=self.step_rng(epoch, stream=2_000_003))
+            take = min(start + bs - pos, n - offset)
+            out.append(perm[offset:offset + take])
+            pos += take
+        return self.shard(torch.cat(out))
+
+    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        c = self.config
+        G, D = self.train_modules["generators"], self.train_modules["discriminators"]
+        real_a, real_b = batch["real_a"], batch["real_b"]
+        identity = c.lambda_identity > 0
+        # generators: fool both discriminators, close both cycles, (identity) leave the target domain alone
+        with self.autocast():
+            out = G(real_a, real_b, identity)
+            s_fake_a, s_fake_b = D(out["fake_a"], out["fake_b"])
+        adv = lsgan_loss(s_fake_a.float(), 1.0) + lsgan_loss(s_fake_b.float(), 1.0)
+        cyc = cycle_losses({k: v.float() for k, v in out.items()}, real_a, real_b)
+        g_loss = adv + c.lambda_cycle * (cyc["cycle_a"] + cyc["cycle_b"])
+        if identity:
+            g_loss = g_loss + c.lambda_cycle * c.lambda_identity * (cyc["idt_a"] + cyc["idt_b"])
+        self.optimize("generators", g_loss)
+        # discriminators: real vs (pooled, detached) fakes, real and fake in one forward per domain
+        g = self.step_rng(int(batch["index"]), stream=7)
+        fake_a = self.modules["pool_a"].query(out["fake_a"].detach().float(), g)
+        fake_b = self.modules["pool_b"].query(out["fake_b"].detach().float(), g)
+        n_a, n_b = real_a.shape[0], real_b.shape[0]
+        with self.autocast():
+            s_a, s_b = D(torch.cat([real_a, fake_a]), torch.cat([real_b, fake_b]))
+        s_a, s_b = s_a.float(), s_b.float()
+        d_loss = 0.5 * (lsgan_loss(s_a[:n_a], 1.0) + lsgan_loss(s_a[n_a:], 0.0)
+                        + lsgan_loss(s_b[:n_b], 1.0) + lsgan_loss(s_b[n_b:], 0.0))
+        self.optimize("discriminators", d_loss)
+        logs = {"g_loss": g_loss.item(), "g_adv": adv.item(), "d_loss": d_loss.item(),
+                "cycle": (cyc["cycle_a"] + cyc["cycle_b"]).item() / 2}
+        if identity:
+            logs["identity"] = (cyc["idt_a"] + cyc["idt_b"]).item() / 2
+        return logs
+
+    # -- translation --------------------------------------------------------------------------------
+    def translate(self, x: torch.Tensor, direction: str = "AtoB", chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """(translated, round trip) of float images in [-1, 1] (or uint8); CPU float results."""
+        G = self.modules["generators"]
+        fwd, back = (G.g_ab, G.g_ba) if direction == "AtoB" else (G.g_ba, G.g_ab)
+        outs, recs = [], []
+        for i in range(0, len(x), chunk):
+            xi = to_float(x[i:i + chunk]).to(self.device)
+            yi = fwd(xi)
+            outs.append(yi.float().cpu())
+            recs.append(back(yi).float().cpu())
+        return torch.cat(outs), torch.cat(recs)
+
+    def _sample_inputs(self, opts: CycleSample) -> torch.Tensor:
+        c = self.config
+        if opts.input:
+            p = Path(opts.input)
+            if not p.exists():
+                raise DataError(f"input not found: {p}")
+            x = load_folder(p, c.image_size, c.channels)
+            return x[:opts.n] if len(x) > opts.n else x
+        self.load_data_once()
+        x = self.val_a if opts.direction == "AtoB" else self.val_b
+        return x[:opts.n]
+
+    def generate(self, opts: CycleSample) -> dict[str, torch.Tensor]:
+        """{"input", "translated", "round_trip"}: float images (N, C, H, W) in [-1, 1]."""
+        opts.check()
+        x = to_float(self._sample_inputs(opts))
+        y, r = self.translate(x, opts.direction)
+        return {"input": x, "translated": y, "round_trip": r}
+
+    def write_samples(self, out_dir: Path, opts: CycleSample) -> list[Path]:
+        from ..data.images import save_image_grid
+
+        res = self.generate(opts)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # one strip per image: input -> translated -> back
+        strips = torch.stack([res["input"], res["translated"], res["round_trip"]], 1).flatten(0, 1)
+        paths = [save_image_grid(strips, out_dir / f"round-trip-{opts.direction}.png", nrow=3),
+                 save_image_grid(res["translated"], out_dir / f"translated-{opts.direction}.png",
+                                 nrow=grid_cols(len(res["translated"])))]
+        if opts.input:  # each translated image on its own, in the folder's sorted order
+            for i, img in enumerate(res["translated"]):
+                paths.append(save_image_grid(img[None], out_dir / "translated" / f"{i:05d}.png", nrow=1))
+        return paths
+
+    # -- evaluation -------------------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        self.load_data_once()
+        c = self.config
+        from ..metrics.feature_net import get_feature_net
+        from ..metrics.image import quality_report
+
+        net = get_feature_net(self.domain, c.image_size, c.channels)
+        out: dict[str, float] = {}
+        m = c.eval_samples
+        clf = self._classifier()
+        per_dir: dict[str, list[float]] = {}
+        for direction, src, tgt, ideal in (("AtoB", self.val_a[:m], self.val_b, self.val_target_b),
+                                           ("BtoA", self.val_b[:m], self.val_a, self.val_target_a)):
+            fake, rec = self.translate(src, direction)
+            real_src = to_float(src)
+            rep = quality_report(to_float(tgt), fake, net)
+            vals = {"fid": rep["fid"], "kid": rep["kid"],
+                    "cycle_l1": float((rec - real_src).abs().mean() / 2)}   # in [0, 1] pixel units
+            if ideal is not None:
+                vals["paired_l1"] = float((fake - to_float(ideal[:m])).abs().mean() / 2)
+            if clf is not None:
+                col, target = clf["col"], 1 if direction == "AtoB" else 0
+                p_src, p_fake = np.asarray(clf["net"].predict(real_src)), np.asarray(clf["net"].predict(fake))
+                others = [j for j in range(p_src.shape[1]) if j != col]
+                vals["flipped"] = float((p_fake[:, col] == target).mean())
+                vals["preserved"] = float((p_fake[:, others] == p_src[:, others]).all(1).mean())
+            for k, v in vals.items():
+                out[f"{k}_{direction}"] = v
+                per_dir.setdefault(k, []).append(v)
+        out.update({k: float(np.mean(v)) for k, v in per_dir.items()})
+        return out
+
+    def _classifier(self) -> dict[str, Any] | None:
+        if self.domain != "faces":
+            return None
+        from ..data.faces import ATTRIBUTES
+        from ..metrics.feature_net import get_attribute_classifier
+
+        return {"net": get_attribute_classifier(self.config.image_size), "col": ATTRIBUTES.index(self.config.attribute)}
+
+
+def load_folder(path: Path, size: int, channels: int) -> torch.Tensor:
+    """uint8 (N, C, size, size) images of a folder (recursively); unreadable files are skipped."""
+    from ..data.images import load_image_folder
+
+    folder = load_image_folder(path, size=size, channels=channels)
+    if folder.skipped:
+        import sys
+
+        print(f"warning: skipped {folder.skipped} unreadable image file(s) in {path}", file=sys.stderr)
+    return _nchw(folder.images, channels)
