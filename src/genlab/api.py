@@ -169,6 +169,13 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     return Run(run.path, r)
 
 
+def import_gpt2(src_dir: str | Path, out: str | Path) -> Path:
+    """Turn a Hugging Face GPT-2 checkpoint folder into a run directory of the gpt recipe."""
+    from .importers.gpt2 import import_gpt2 as _import
+
+    return _import(src_dir, out)
+
+
 def list_recipes() -> list[dict[str, str]]:
     from .recipes import REGISTRY
 

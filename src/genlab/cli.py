@@ -1,4 +1,4 @@
-"""The `genlab` command: list | train | sample | eval | info (a thin layer over genlab.api)."""
+"""The `genlab` command: list | train | sample | eval | info | import (a thin layer over genlab.api)."""
 from __future__ import annotations
 
 import argparse
@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="describe a run directory")
     i.add_argument("run")
+
+    m = sub.add_parser("import", help="import a published checkpoint as a run directory (gpt2)")
+    m.add_argument("kind", choices=["gpt2"], help="checkpoint family")
+    m.add_argument("src", help="checkpoint folder (Hugging Face layout: config.json, weights, tokenizer files)")
+    m.add_argument("--out", help="run directory to create (default: runs/<folder name>)")
     return p
 
 
@@ -89,6 +94,11 @@ def run_command(args: argparse.Namespace) -> int:
         run = api.load(args.run, which=args.which)
         metrics = run.evaluate()
         print(json.dumps(metrics)) if args.json else _print_metrics(metrics)
+        return 0
+    if args.command == "import":
+        out = Path(args.out) if args.out else Path("runs") / Path(args.src).resolve().name
+        path = api.import_gpt2(args.src, out)
+        print(f"run: {path}  (sample it: genlab sample {path} --set prompt=\"Hello\")")
         return 0
     if args.command == "info":
         info = api.load(args.run).info()

@@ -1,0 +1,292 @@
+"""gpt: a GPT (decoder-only Transformer) language model on any text.
+
+    genlab train gpt                                   # embedded corpus, character tokens, a few minutes
+    genlab train gpt --data book.txt --preset book     # the book's word-level model (3 layers, 256 dims)
+    genlab sample runs/gpt --set prompt="The " --set temperature=0.8 --set top_k=40
+    genlab import gpt2 ~/gpt2 --out runs/gpt2          # published GPT-2 weights, then sample/eval them
+
+Training follows nanoGPT's recipe: random windows of `block_size` tokens, next-token
+cross-entropy, AdamW with weight decay on matrices only (not biases, LayerNorm gains),
+linear warmup then cosine decay, gradient clipping at 1, bf16 autocast. Config keys use
+nanoGPT's names (n_layer, n_head, n_embd, block_size, dropout, bias).
+
+Evaluation: validation loss, perplexity and bits per character on the last 10% of the
+text, and a novelty report of generated samples (longest span copied from the training
+text, share of generated 8-grams found in it) — low loss with high copying is memorisation.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..engine.config import TrainConfig
+from ..errors import ConfigError
+from ..models.gpt import GPT, GPTConfig
+from ..sampling.generate import Generation, check_generation_options, generate
+from .base import Recipe, SampleOptions
+
+TOKENIZERS = ("char", "word", "bpe", "gpt2")
+
+
+@dataclass
+class GPTTrainConfig(TrainConfig):
+    tokenizer: str = "char"        # char | word | bpe | gpt2
+    tokenizer_vocab: int = 2000    # word / bpe: vocabulary size to fit on the training text
+    tokenizer_files: str = ""      # gpt2: folder holding GPT-2's vocab.json and merges.txt
+    vocab_size: int = 0            # model vocabulary; 0 = the tokenizer's (imports may pad it)
+    block_size: int = 128          # context length in tokens
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True
+    tie_weights: bool = True
+    layer_norm_eps: float = 1e-5
+    weight_decay: float = 0.1      # AdamW, on 2-D parameters only
+    beta1: float = 0.9
+    beta2: float = 0.99
+    compile: bool = False          # torch.compile the model for training
+    eval_tokens: int = 65536       # validation tokens scored per evaluation (0 = the whole split)
+    novelty_samples: int = 4       # samples generated per evaluation for the novelty report (0 = off)
+    novelty_tokens: int = 200      # tokens per novelty sample
+    # trainer defaults (nanoGPT's CPU settings, a bit longer context)
+    max_steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    bf16: bool = True
+    eval_every: int = 250
+    save_every: int = 500
+    early_stop_metric: str = "val_loss"
+
+    def check(self) -> None:
+        problems = [
+            (self.tokenizer in TOKENIZERS, f"tokenizer must be one of {', '.join(TOKENIZERS)}"),
+            (self.n_layer >= 1 and self.n_head >= 1 and self.n_embd >= 1, "n_layer, n_head, n_embd must be >= 1"),
+            (self.n_embd % max(self.n_head, 1) == 0, f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"),
+            (self.block_size >= 2, "block_size must be >= 2"),
+            (0 <= self.dropout < 1, "dropout must lie in [0, 1)"),
+            (self.vocab_size >= 0, "vocab_size must be >= 0 (0 = the tokenizer's)"),
+            (self.tokenizer_vocab >= 2, "tokenizer_vocab must be >= 2"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must lie in [0, 1)"),
+            (self.eval_tokens >= 0 and self.novelty_samples >= 0 and self.novelty_tokens >= 1,
+             "eval_tokens and novelty_samples must be >= 0, novelty_tokens >= 1"),
+        ]
+        for ok, message in problems:
+            if not ok:
+                raise ConfigError(f"invalid config: {message}")
+
+
+@dataclass
+class GPTSample(SampleOptions):
+    n: int = 4
+    prompt: str = ""               # empty: start of a new line / text
+    max_new_tokens: int = 300
+    temperature: float = 0.8       # 0 = greedy
+    top_k: int = 0                 # 0 = off
+    top_p: float = 1.0             # 1 = off
+    stop: list[str] = field(default_factory=list)   # stop strings; \n and \t are understood
+    use_cache: bool = True
+
+    def check(self) -> None:
+        if self.n < 1:
+            raise ConfigError(f"n must be >= 1, got {self.n}")
+        check_generation_options(self.max_new_tokens, self.temperature, self.top_k, self.top_p,
+                                 [_unescape(s) for s in self.stop])
+
+
+def _unescape(s: str) -> str:
+    """`--set stop='\\n\\n'` arrives with literal backslashes; read \\n and \\t as the characters."""
+    return s.replace("\\n", "\n").replace("\\t", "\t")
+
+
+class GPTRecipe(Recipe):
+    name = "gpt"
+    summary = "GPT (decoder-only Transformer) language model; metrics: val loss, perplexity, bits/char, novelty"
+    default_data = "Python's documentation topics (pydoc_data, ~0.5 MB of English), any .txt file or folder"
+    Config = GPTTrainConfig
+    Sample = GPTSample
+    presets = {
+        # The book's Hemingway model: 3 layers, 4 heads, 256 dims, 128 tokens of context, word tokens.
+        "book": {"tokenizer": "word", "tokenizer_vocab": 10000, "n_layer": 3, "n_head": 4, "n_embd": 256,
+                 "block_size": 128, "dropout": 0.1, "batch_size": 32, "lr": 3e-4, "max_steps": 5000,
+                 "warmup_steps": 200, "eval_every": 500},
+        # nanoGPT's "I only have a MacBook" character model of Shakespeare (README settings).
+        "nanogpt-cpu": {"tokenizer": "char", "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64,
+                        "batch_size": 12, "dropout": 0.0, "max_steps": 2000, "lr": 1e-3, "warmup_steps": 100,
+                        "min_lr_ratio": 0.1, "beta2": 0.99},
+    }
+
+    tokenizer: Any = None
+
+    # -- artifacts --------------------------------------------------------------------------
+    def save_artifacts(self, run_dir: Path) -> None:
+        self.tokenizer.save(run_dir)
+
+    def load_artifacts(self, run_dir: Path) -> None:
+        from ..tokenizers import load_tokenizer
+
+        self.tokenizer = load_tokenizer(run_dir)
+
+    # -- model --------------------------------------------------------------------------------
+    def model_config(self) -> GPTConfig:
+        c = self.config
+        vocab = c.vocab_size or self.tokenizer.vocab_size
+        if vocab < self.tokenizer.vocab_size:
+            raise ConfigError(f"vocab_size {vocab} is smaller than the tokenizer's {self.tokenizer.vocab_size}")
+        return GPTConfig(vocab_size=vocab, block_size=c.block_size, n_layer=c.n_layer, n_head=c.n_head,
+                         n_embd=c.n_embd, dropout=c.dropout, bias=c.bias, tie_weights=c.tie_weights,
+                         layer_norm_eps=c.layer_norm_eps)
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        if self.tokenizer is None:
+            self.load_data_once()  # the vocabulary decides the embedding size
+        torch.manual_seed(self.config.seed)
+        return {"model": GPT(self.model_config())}
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        params = [p for p in self.modules["model"].parameters() if p.requires_grad]
+        # Weight decay shrinks matrices (embeddings, linear weights); decaying biases and LayerNorm
+        # gains would only pull them towards 0 for no regularisation benefit.
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": c.weight_decay},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
+        return {"model": torch.optim.AdamW(groups, lr=c.lr, betas=(c.beta1, c.beta2), **fused)}
+
+    def setup(self, training: bool, resume: bool = False) -> None:
+        super().setup(training, resume)
+        if training and self.config.compile:
+            # Only the training forward is compiled; sampling and evaluation run the plain module.
+            self.train_modules["model"] = torch.compile(self.modules["model"])
+
+    # -- data ----------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        from ..data.corpus import TokenCorpus, load_text_corpus
+        from ..tokenizers import build_tokenizer
+
+        c = self.config
+        text = load_text_corpus(c.data or None)
+        self.split_at = int(len(text) * 0.9)  # TokenCorpus's fixed split: first 90% train
+        self.train_text = text[:self.split_at]
+        if self.tokenizer is None:
+            if c.tokenizer == "gpt2":
+                if not c.tokenizer_files:
+                    raise ConfigError("tokenizer=gpt2 needs tokenizer_files=DIR holding vocab.json and merges.txt "
+                                      "(or import a GPT-2 checkpoint: genlab import gpt2 DIR --out RUN)")
+                self.tokenizer = build_tokenizer("gpt2", "", directory=c.tokenizer_files)
+            else:  # fitted on the training part only, so validation words can be unknown, as in real use
+                self.tokenizer = build_tokenizer(c.tokenizer, self.train_text, vocab_size=c.tokenizer_vocab)
+        if self.run_dir is not None:
+            cache = Path(self.run_dir) / "data"
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="genlab-gpt-")
+            cache = Path(self._tmp.name)
+        self.corpus = TokenCorpus.build(text, self.tokenizer, cache)
+        self.corpus.window_batch("train", [0], self.config.block_size, 1)  # DataError now if too short
+        self.corpus.window_batch("val", [0], self.config.block_size, 1)
+
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.config
+        x, y = self.corpus.window_batch("train", self.step_rng(index), c.block_size, c.batch_size)
+        return self.shard(x).to(self.device), self.shard(y).to(self.device)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
+        x, y = batch
+        with self.autocast():
+            logits = self.train_modules["model"](x)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        self.optimize("model", loss)
+        return {"loss": loss.item()}
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def val_loss(self) -> tuple[float, int]:
+        """(mean next-token loss in nats, tokens scored) over consecutive windows of the validation split."""
+        c = self.config
+        self.load_data_once()
+        model, val = self.modules["model"], self.corpus.val
+        n_windows = (len(val) - 1) // c.block_size
+        if c.eval_tokens:
+            n_windows = max(1, min(n_windows, c.eval_tokens // c.block_size))
+        starts = torch.arange(n_windows) * c.block_size
+        total, count = 0.0, 0
+        for i in range(0, n_windows, c.batch_size):
+            x, y = self.corpus.window_batch("val", starts[i:i + c.batch_size].numpy(), c.block_size, 0)
+            with self.autocast():
+                logits = model(x.to(self.device))
+            total += F.cross_entropy(logits.float().flatten(0, 1), y.to(self.device).flatten(),
+                                     reduction="sum").item()
+            count += y.numel()
+        return total / count, count
+
+    def evaluate(self) -> dict[str, float]:
+        from ..metrics.text import bits_per_char, novelty_report, perplexity
+
+        loss, count = self.val_loss()
+        out = {"val_loss": loss, "perplexity": perplexity(loss),
+               "bits_per_char": bits_per_char(loss * count, count * self.corpus.chars_per_token("val"))}
+        c = self.config
+        if c.novelty_samples:
+            texts = self.generate(GPTSample(n=c.novelty_samples, seed=0, max_new_tokens=c.novelty_tokens,
+                                            temperature=1.0))
+            reports = [novelty_report(t, self.train_text) for t in texts]
+            shares = [r["word_ngram_share"] for r in reports if not math.isnan(r["word_ngram_share"])]
+            out["longest_copy_chars"] = float(max(r["longest_copy_chars"] for r in reports))
+            out["copied_word_8gram_share"] = sum(shares) / len(shares) if shares else float("nan")
+        return out
+
+    # -- sampling -------------------------------------------------------------------------------------
+    def _start_ids(self) -> list[int]:
+        """What an empty prompt starts from: GPT-2's end-of-text token, else a newline, else a full stop."""
+        tok = self.tokenizer
+        if tok.kind == "gpt2" and tok.eos_id is not None:
+            return [tok.eos_id]
+        for text in ("\n", "."):
+            ids = tok.encode(text)
+            if ids and 0 not in ids:  # id 0 is <unk> for char/word tokens
+                return ids
+        return [0]
+
+    def generations(self, opts: GPTSample) -> tuple[list[int], list[Generation]]:
+        """(prompt ids, one Generation per sample) for the sampling options."""
+        tok = self.tokenizer
+        prompt_ids = tok.encode(opts.prompt) if opts.prompt else []
+        start = prompt_ids or self._start_ids()
+        prefix = tok.decode(prompt_ids)
+
+        def decode(ids: list[int]) -> str:  # continuation text, decoded in the context of the prompt
+            return tok.decode(prompt_ids + list(ids))[len(prefix):]
+
+        with self.autocast():
+            gens = generate(self.modules["model"], [start] * opts.n, opts.max_new_tokens,
+                            temperature=opts.temperature, top_k=opts.top_k, top_p=opts.top_p,
+                            eos_id=tok.eos_id, stop=[_unescape(s) for s in opts.stop], decode=decode,
+                            seed=opts.seed, use_cache=opts.use_cache, block_size=self.config.block_size)
+        return prompt_ids, gens
+
+    def generate(self, opts: GPTSample) -> list[str]:
+        """n texts: the prompt followed by its continuation."""
+        prompt_ids, gens = self.generations(opts)
+        prefix = self.tokenizer.decode(prompt_ids)
+        return [prefix + (g.text or "") for g in gens]
+
+    def write_samples(self, out_dir: Path, opts: GPTSample) -> list[Path]:
+        from ..engine.io import write_text
+
+        texts = self.generate(opts)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "samples.txt"
+        sep = "\n\n" + "=" * 72 + "\n\n"
+        write_text(path, sep.join(texts) + "\n")
+        return [path]
