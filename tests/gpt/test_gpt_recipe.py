@@ -1,0 +1,87 @@
+"""The gpt recipe end to end: train, evaluate, sample, resume exactly, tokenizers, bad input."""
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import genlab
+from genlab.cli import main
+from genlab.recipes.gpt import GPTRecipe
+
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 8, "max_steps": 40,
+        "eval_every": 20, "save_every": 10, "warmup_steps": 5, "lr": 1e-2, "eval_tokens": 512,
+        "novelty_samples": 2, "novelty_tokens": 40, "log_every": 5}
+SENTENCES = ["the cat sat on the mat. ", "a dog ran in the park! ", "we like to read books, ",
+             "rain falls on the town. ", "she sang a quiet song; "]
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    g = torch.Generator().manual_seed(0)
+    order = torch.randint(len(SENTENCES), (600,), generator=g).tolist()
+    path = tmp_path_factory.mktemp("text") / "corpus.txt"
+    path.write_text("".join(SENTENCES[i] for i in order), encoding="utf-8")
+    return path
+
+
+def test_train_evaluate_sample(text_file, tmp_path):
+    run = genlab.train("gpt", data=text_file, overrides=TINY, out=tmp_path / "run", progress=False)
+    m = run.evaluate()
+    text = text_file.read_text()
+    counts = torch.tensor([text.count(c) for c in set(text)], dtype=torch.float64)
+    unigram = -(counts / counts.sum() * (counts / counts.sum()).log()).sum().item()
+    assert m["val_loss"] < 0.7 * unigram  # well beyond letter frequencies: it learned words
+    assert m["perplexity"] == pytest.approx(math.exp(m["val_loss"]))
+    assert m["bits_per_char"] == pytest.approx(m["val_loss"] / math.log(2))  # one char per token
+    assert m["longest_copy_chars"] >= 2 and 0 <= m["copied_word_8gram_share"] <= 1
+    loaded = genlab.load(tmp_path / "run", device="cpu")
+    a, b = loaded.sample(prompt="the ", n=2, max_new_tokens=12, temperature=0)
+    assert a == b and a.startswith("the ") and len(a) == 16
+    s = loaded.sample(n=3, max_new_tokens=20, seed=1, stop=[". "])
+    assert len(s) == 3 and all(". " not in t for t in s)
+    assert (tmp_path / "run" / "samples" / "samples.txt").is_file()
+
+
+def test_resume_is_exact(text_file, tmp_path, monkeypatch):
+    cfg = {**TINY, "novelty_samples": 0, "max_steps": 20, "dropout": 0.1}
+    genlab.train("gpt", data=text_file, overrides=cfg, out=tmp_path / "a", progress=False)
+    original = GPTRecipe.training_step
+
+    def interrupted(self, batch, step):
+        if step == 15:  # after the checkpoint of step 10
+            raise KeyboardInterrupt
+        return original(self, batch, step)
+
+    monkeypatch.setattr(GPTRecipe, "training_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        genlab.train("gpt", data=text_file, overrides=cfg, out=tmp_path / "b", progress=False)
+    monkeypatch.setattr(GPTRecipe, "training_step", original)
+    genlab.train("gpt", data=text_file, out=tmp_path / "b", resume=True, progress=False)
+    a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_word_and_bpe_tokens(text_file, tmp_path, kind):
+    cfg = {**TINY, "max_steps": 4, "eval_every": 0, "novelty_samples": 1, "tokenizer": kind, "tokenizer_vocab": 300}
+    run = genlab.train("gpt", data=text_file, overrides=cfg, out=tmp_path / kind, progress=False)
+    assert run.recipe.tokenizer.kind == kind
+    text = genlab.load(tmp_path / kind, device="cpu").sample(prompt="The cat", n=1, max_new_tokens=5)[0]
+    assert text.lower().startswith("the cat")
+
+
+def test_bad_input_is_one_line(text_file, tmp_path, capsys):
+    short = tmp_path / "short.txt"
+    short.write_text("too short for a window")
+    cases = [
+        (["--data", str(tmp_path / "missing.txt")], "not found"),
+        (["--data", str(short)], "block_size"),
+        (["--data", str(text_file), "--set", "n_embd=30", "--set", "n_head=4"], "divisible"),
+        (["--data", str(text_file), "--set", "tokenizer=gpt2"], "tokenizer_files"),
+        (["--data", str(text_file), "--set", "tokenizer=bytes"], "tokenizer must be"),
+    ]
+    for i, (args, message) in enumerate(cases):
+        assert main(["train", "gpt", "--no-progress", "--out", str(tmp_path / f"r{i}"), *args]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("genlab: error:") and message in err and err.count("\n") == 1, err
