@@ -340,7 +340,8 @@ def train_feature_net(domain: str, size: int, channels: int, steps: int | None =
         raise ValueError(f"steps must be >= 1, got {steps}")
     cfg = ClassifierConfig(arch="cnn", in_channels=channels, image_size=work, width=WIDTH,
                            feature_dim=FEATURE_DIM, num_classes=data.heads.n_outputs)
-    with _one_thread(), torch.random.fork_rng(devices=[]):
+    # enable_grad: this may run inside a recipe's evaluate(), which is under no_grad
+    with _one_thread(), torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.manual_seed(seed)
         net = CNNClassifier(cfg)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
