@@ -1,0 +1,130 @@
+"""Diffusion benchmark: sample quality vs sampling steps, guidance, training time, bf16.
+
+    python benchmarks/diffusion.py [--runs DIR] [--n 200] [--threads 1] [--out results.json]
+
+1. Trains the default unconditional run (procedural faces) into DIR/uncond unless it exists,
+   and the default conditional run (conditional=true, attribute=glasses) into DIR/cond.
+   Wall time is the trainer's own clock (metrics.jsonl).
+2. FID/KID/precision/recall vs held-out faces (genlab's faces feature net), `--n` samples
+   each, for: an untrained model (DDIM 50), DDPM over all T steps, DDIM 100/50/20/10 (eta 0),
+   with seconds per image.
+3. Conditional model: requested-attribute accuracy (attribute classifier) and FID at guidance
+   scales 1, 3, 5 (DDIM 50).
+4. bf16 autocast vs fp32: seconds per training step and loss over the same batches.
+Prints a markdown table and writes the numbers as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import genlab
+from genlab.recipes.diffusion import DiffusionRecipe, DiffusionSample
+
+
+def last_train_time(run: Path) -> float:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return max(r["time"] for r in rows if r.get("kind") == "train")
+
+
+def ensure_run(path: Path, overrides: dict) -> genlab.api.Run:
+    if not (path / "model.safetensors").is_file():
+        t0 = time.time()
+        genlab.train("diffusion", overrides=overrides, out=path, progress=False)
+        print(f"trained {path} in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    return genlab.load(path, device="cpu")
+
+
+def row(name: str, m: dict) -> str:
+    acc = f"{100 * m['label_accuracy']:.1f}%" if "label_accuracy" in m else "—"
+    return (f"| {name} | {m['fid']:.2f} | {1000 * m['kid']:.1f} ± {1000 * m['kid_std']:.1f} | {m['precision']:.3f} | "
+            f"{m['recall']:.3f} | {acc} | {1000 * m['sec_per_image']:.1f} |")
+
+
+def bf16_check(run: genlab.api.Run, steps: int = 20) -> dict:
+    """Same init, same batches: fp32 vs bf16 autocast training steps."""
+    out = {}
+    base = run.recipe
+    for bf16 in (False, True):
+        r = DiffusionRecipe(dataclasses.replace(base.config, bf16=bf16), "cpu")
+        r.setup(training=True)
+        r.optimizers = r.build_optimizers()
+        r.set_mode(True)
+        r.training_step(r.batch(0), 1)  # warm-up (allocations, kernels)
+        t0, losses = time.time(), []
+        for i in range(1, steps + 1):
+            losses.append(r.training_step(r.batch(i), i + 1)["loss"])
+        out["bf16" if bf16 else "fp32"] = {"sec_per_step": (time.time() - t0) / steps,
+                                          "mean_loss": sum(losses) / len(losses)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", default="runs/bench-diffusion")
+    ap.add_argument("--n", type=int, default=200, help="samples per FID/KID")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)")
+    ap.add_argument("--out", default="")
+    ap.add_argument("--skip-ddpm", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    runs = Path(args.runs)
+    results: dict = {"n": args.n, "threads": args.threads}
+
+    uncond = ensure_run(runs / "uncond", {})
+    results["train_seconds_uncond"] = last_train_time(runs / "uncond")
+    r = uncond.recipe
+    r.load_data_once()
+    rows = []
+
+    # untrained: the same config, freshly initialised weights
+    fresh = DiffusionRecipe(r.config, "cpu")
+    fresh.setup(training=True)
+    fresh.set_mode(False)
+    with fresh.eval_mode():
+        m = fresh.quality(DiffusionSample(sampler="ddim", steps=50, strip=0), args.n)
+    results["untrained_ddim50"] = m
+    rows.append(row("untrained, DDIM 50", m))
+
+    T = r.config.timesteps
+    settings = [] if args.skip_ddpm else [("ddpm", T, 1.0)]
+    settings += [("ddim", s, 0.0) for s in (100, 50, 20, 10)] + [("ddim", 50, 1.0)]
+    for sampler, steps, eta in settings:
+        with r.eval_mode():
+            m = r.quality(DiffusionSample(sampler=sampler, steps=steps, eta=eta, strip=0), args.n)
+        name = f"DDPM {steps} (all)" if sampler == "ddpm" else f"DDIM {steps}, eta={eta:g}"
+        results[f"{sampler}{steps}_eta{eta:g}"] = m
+        rows.append(row(name, m))
+        print(rows[-1], file=sys.stderr, flush=True)
+
+    cond = ensure_run(runs / "cond", {"conditional": True})
+    results["train_seconds_cond"] = last_train_time(runs / "cond")
+    rc = cond.recipe
+    rc.load_data_once()
+    for g in (1.0, 3.0, 5.0):
+        with rc.eval_mode():
+            m = rc.quality(DiffusionSample(sampler="ddim", steps=50, guidance_scale=g, strip=0), args.n)
+        results[f"cond_guidance{g:g}"] = m
+        rows.append(row(f"conditional (glasses), guidance {g:g}, DDIM 50", m))
+        print(rows[-1], file=sys.stderr, flush=True)
+
+    results["bf16"] = bf16_check(uncond)
+    print("| model / sampler | FID | KID ×1000 | precision | recall | attribute acc. | ms / image |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    b = results["bf16"]
+    print(f"\ntraining: uncond {results['train_seconds_uncond']:.0f} s, cond {results['train_seconds_cond']:.0f} s; "
+          f"fp32 {b['fp32']['sec_per_step']:.3f} s/step (loss {b['fp32']['mean_loss']:.4f}), "
+          f"bf16 {b['bf16']['sec_per_step']:.3f} s/step (loss {b['bf16']['mean_loss']:.4f})")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
