@@ -11,7 +11,6 @@ REGISTRY: dict[str, str] = {
     "classifier": "classifier:ClassifierRecipe",
     "gan-curve": "toy_gans:CurveGANRecipe",
     "gan-pattern": "toy_gans:PatternGANRecipe",
-    "lstm-lm": "lstm_lm:LSTMRecipe",
     "diffusion": "diffusion:DiffusionRecipe",
     "gpt": "gpt:GPTRecipe",
     "lstm-lm": "lstm_lm:LSTMRecipe",
