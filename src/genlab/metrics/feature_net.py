@@ -53,7 +53,7 @@ from ..models.classifier import ClassifierConfig, CNNClassifier
 
 FORMAT_VERSION = 1            # bump when training data, targets or architecture change
 MAX_WORK_SIZE = 32            # the networks see at most 32x32 pixels
-DEFAULT_STEPS = {"faces": 500, "digits": 400, "folder": 400}
+DEFAULT_STEPS = {"faces": 1500, "digits": 400, "folder": 400}
 BATCH_SIZE = 64
 LR = 2e-3
 WIDTH = 16
@@ -61,6 +61,7 @@ FEATURE_DIM = 128
 N_FACES_TRAIN = 6000
 N_FACES_VAL = 1000
 REGRESS_WEIGHT = 0.1
+FACES_VAL_SEED = 7919           # held-out faces: a seed never used for training
 
 # Continuous face properties regressed by the faces network (names of the generator's parameters).
 _FACE_SCALARS = ("cx", "cy", "scale", "rot", "fa", "bgdir")
@@ -244,7 +245,7 @@ def _faces_data(size: int, channels: int, work: int) -> _Data:
     mu, sd = cont.mean(0), cont.std(0) + 1e-6
     y = torch.from_numpy(np.concatenate([binary, (cont - mu) / sd], 1))
     # held out: another seed, rendered at the size the caller will score
-    x_val, a_val = load_faces_tensors(N_FACES_VAL, size, channels, seed=7919)
+    x_val, a_val = load_faces_tensors(N_FACES_VAL, size, channels, seed=FACES_VAL_SEED)
     from ..data.faces import ATTRIBUTES, GENERATOR_VERSION
 
     heads = HeadSpec("multilabel", bnames, [], rnames, n_attributes=len(ATTRIBUTES))
@@ -442,11 +443,27 @@ def get_feature_net(domain: str, size: int, channels: int, steps: int | None = N
                 return net
         except Exception:  # unreadable or old file: train again
             pass
-    net = train_feature_net(domain, size, channels, steps=steps)
+    if domain == "faces" and size > MAX_WORK_SIZE:
+        # the same training (faces rendered at the work size): reuse those weights and only
+        # measure the held-out accuracy on faces rendered at this size
+        net = _faces_at_size(get_feature_net("faces", MAX_WORK_SIZE, channels, steps), size)
+    else:
+        net = train_feature_net(domain, size, channels, steps=steps)
     try:
         net.save(path)
     except OSError:
         pass  # a read-only cache only costs retraining
+    return net
+
+
+def _faces_at_size(base: FeatureNet, size: int) -> FeatureNet:
+    from ..recipes.image_data import load_faces_tensors
+
+    x_val, a_val = load_faces_tensors(N_FACES_VAL, size, base.channels, seed=FACES_VAL_SEED)
+    meta = {**base.meta, "size": str(size),
+            "version": base.version.replace(f"/{base.meta['size']}px-", f"/{size}px-")}
+    net = FeatureNet(base.net, base.cfg, base.heads, meta)
+    net.meta["accuracy"] = json.dumps(_accuracy(net, x_val, a_val.float()))
     return net
 
 

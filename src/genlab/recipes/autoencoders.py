@@ -288,7 +288,7 @@ class VAERecipeConfig(ImageAEConfig):
     image_size: int = 32
     channels: int = 3
     latent_dim: int = 32
-    width: int = 32                 # channels after the first stride-2 conv (doubled per stage)
+    width: int = 16                 # channels after the first stride-2 conv (doubled per stage)
     beta: float = 1.0               # weight of the KL term (beta-VAE; 1 = the ELBO)
     sigma: float = 0.1              # mse: the Gaussian likelihood's std in [-1, 1] pixel units
     reduction: str = "sum"          # sum (nats per image) | mean (divided by C*H*W)
@@ -343,8 +343,8 @@ class VAERecipe(_ImageRecipe):
         "book": {"image_size": 64, "latent_dim": 100, "width": 32, "n_train": 20000, "batch_size": 32,
                  "lr": 1e-4, "max_steps": 30000, "eval_every": 2000, "save_every": 2000},
         # MNIST with a Bernoulli likelihood (the benchmark's setting).
-        "mnist": {"dataset": "mnist", "image_size": 28, "channels": 1, "latent_dim": 16, "recon_loss": "bce",
-                  "max_steps": 2000, "batch_size": 64},
+        "mnist": {"dataset": "mnist", "image_size": 28, "channels": 1, "latent_dim": 16, "width": 32,
+                  "recon_loss": "bce", "max_steps": 2000, "batch_size": 64},
     }
 
     def build_modules(self) -> dict[str, nn.Module]:
