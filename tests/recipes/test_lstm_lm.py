@@ -183,3 +183,30 @@ def test_bpe_tokens_and_config_errors(tmp_path, corpus_file):
     with pytest.raises(ConfigError):
         genlab.api.build_config(LSTMRecipe, overrides={"dropout": 1.0})
     assert LSTMLMConfig().tokenizer == "char" and LMSample().temperature == 0.8
+
+
+def _naive_longest(a: str, b: str) -> int:
+    best = 0
+    for i in range(len(a)):
+        for j in range(i + best + 1, len(a) + 1):
+            if a[i:j] not in b:
+                break
+            best = j - i
+    return best
+
+
+def test_novelty_report():
+    from genlab.metrics.text import longest_copied_span, novelty_report
+
+    rng = random.Random(1)
+    for _ in range(20):
+        a = "".join(rng.choice("abc ") for _ in range(rng.randint(0, 40)))
+        b = "".join(rng.choice("abcd ") for _ in range(rng.randint(0, 300)))
+        assert longest_copied_span(a, b)[0] == _naive_longest(a, b)
+    corpus = _corpus()
+    planted = corpus[1000:1150]
+    gen = "Zxq vrumble plonk " * 10 + planted.upper() + " glorp fnord " * 10
+    r = novelty_report(gen, corpus)
+    assert r["longest_copy_chars"] >= len(" ".join(planted.split())) and r["longest_copy"] in " ".join(corpus.split())
+    assert 0 < r["word_ngram_share"] < 0.5
+    assert novelty_report(corpus[:3000], corpus)["word_ngram_share"] == 1.0

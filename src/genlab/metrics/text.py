@@ -9,9 +9,10 @@ model cannot reproduce case or line breaks and copying is copying regardless:
   in the corpus (binary search over the length; at each length, polynomial rolling hashes
   of all windows of the sample and of the corpus are compared with numpy, and candidate
   matches are confirmed with a real substring search, so hash collisions cannot inflate it);
-- word_ngram_share: share of the sample's word n-grams (n=8 by default; words and
-  punctuation as split by the word tokenizer) that occur in the corpus. This is the number
-  to read for memorization: fluent but original text scores near 0, recitation near 1;
+- word_ngram_share: share of the sample's word n-grams (n=8 by default; words are runs of
+  letters/digits, punctuation is dropped so that rows of "-----" do not count as copied
+  prose) that occur in the corpus. This is the number to read for memorization: fluent but
+  original text scores near 0, recitation near 1;
 - char_ngram_share: the same for character n-grams; short character n-grams are mostly
   spelling, so this is high for any fluent model and tells little about copying alone.
 
@@ -25,6 +26,7 @@ import re
 import numpy as np
 
 _WS = re.compile(r"\s+")
+_WORD = re.compile(r"[^\W_]+")
 _BASE = np.uint64(0x9E3779B97F4A7C15)          # odd, so invertible modulo 2**64
 _BASE_INV = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))
 
@@ -126,8 +128,6 @@ def ngram_share(generated: list | np.ndarray, corpus: list | np.ndarray, n: int)
 
 def novelty_report(generated: str, corpus: str, n: int = 8) -> dict:
     """How much of `generated` is copied from `corpus` (see the module docstring)."""
-    from ..tokenizers.word import split_words
-
     gen, ref = normalize(generated), normalize(corpus)
     length, span = longest_copied_span(gen, ref)
     return {
@@ -135,6 +135,6 @@ def novelty_report(generated: str, corpus: str, n: int = 8) -> dict:
         "longest_copy_chars": length,
         "longest_copy": span,
         "n": n,
-        "word_ngram_share": ngram_share(split_words(gen), split_words(ref), n),
+        "word_ngram_share": ngram_share(_WORD.findall(gen), _WORD.findall(ref), n),
         "char_ngram_share": ngram_share(_codes(gen), _codes(ref), n),
     }
