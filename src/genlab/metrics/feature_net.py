@@ -237,20 +237,31 @@ def _face_targets(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str],
     return binary, cont, bnames, rnames
 
 
-def _faces_data(size: int, channels: int, work: int) -> _Data:
+def _faces_counts(steps: int | None) -> tuple[int, int]:
+    """(train, held-out) faces: the full sets by default; short test trainings render no more
+    faces than they can see."""
+    if steps is None:
+        return N_FACES_TRAIN, N_FACES_VAL
+    n = min(N_FACES_TRAIN, max(512, steps * BATCH_SIZE))
+    return n, (N_FACES_VAL if n == N_FACES_TRAIN else min(N_FACES_VAL, max(200, n // 5)))
+
+
+def _faces_data(size: int, channels: int, work: int, steps: int | None) -> _Data:
     from ..recipes.image_data import load_faces_tensors
 
-    x, _ = load_faces_tensors(N_FACES_TRAIN, work, channels, seed=0)
-    binary, cont, bnames, rnames = _face_targets(N_FACES_TRAIN, seed=0)
+    n, n_val = _faces_counts(steps)
+    x, _ = load_faces_tensors(n, work, channels, seed=0)
+    binary, cont, bnames, rnames = _face_targets(n, seed=0)
     mu, sd = cont.mean(0), cont.std(0) + 1e-6
     y = torch.from_numpy(np.concatenate([binary, (cont - mu) / sd], 1))
     # held out: another seed, rendered at the size the caller will score
-    x_val, a_val = load_faces_tensors(N_FACES_VAL, size, channels, seed=FACES_VAL_SEED)
+    x_val, a_val = load_faces_tensors(n_val, size, channels, seed=FACES_VAL_SEED)
     from ..data.faces import ATTRIBUTES, GENERATOR_VERSION
 
     heads = HeadSpec("multilabel", bnames, [], rnames, n_attributes=len(ATTRIBUTES))
     return _Data(x, y, x_val, a_val.float(), heads,
-                 f"procedural faces v{GENERATOR_VERSION}: {N_FACES_TRAIN} (seed 0) rendered at {work}px")
+                 f"procedural faces v{GENERATOR_VERSION}: {n} (seed 0) rendered at {work}px, "
+                 f"{n_val} held out (seed {FACES_VAL_SEED})")
 
 
 def _classes_data(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
@@ -335,7 +346,7 @@ def train_feature_net(domain: str, size: int, channels: int, steps: int | None =
     given (domain, size, channels, steps, seed): single thread, seeded init and batches."""
     work = min(size, MAX_WORK_SIZE)
     t0 = time.time()
-    kind, data = _domain_data(domain, size, channels, work)
+    kind, data = _domain_data(domain, size, channels, work, steps)
     steps = DEFAULT_STEPS[kind] if steps is None else int(steps)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -374,11 +385,12 @@ def train_feature_net(domain: str, size: int, channels: int, steps: int | None =
     return fnet
 
 
-def _domain_data(domain: str, size: int, channels: int, work: int) -> tuple[str, _Data]:
+def _domain_data(domain: str, size: int, channels: int, work: int, steps: int | None = None
+                 ) -> tuple[str, _Data]:
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels}")
     if domain == "faces":
-        return "faces", _faces_data(size, channels, work)
+        return "faces", _faces_data(size, channels, work, steps)
     if domain in ("digits", "mnist"):
         return "digits", _digits_data(size, channels, work)
     if domain == "fashion-mnist":
@@ -393,7 +405,7 @@ def _domain_data(domain: str, size: int, channels: int, work: int) -> tuple[str,
         raise DataError(f"unknown feature-net domain {domain!r} (faces, digits, mnist, fashion-mnist, or a path)")
     data = _path_data(path, size, channels, work)
     if data is None:
-        return "faces", _faces_data(size, channels, work)
+        return "faces", _faces_data(size, channels, work, steps)
     return "folder", data
 
 
@@ -446,7 +458,7 @@ def get_feature_net(domain: str, size: int, channels: int, steps: int | None = N
     if domain == "faces" and size > MAX_WORK_SIZE:
         # the same training (faces rendered at the work size): reuse those weights and only
         # measure the held-out accuracy on faces rendered at this size
-        net = _faces_at_size(get_feature_net("faces", MAX_WORK_SIZE, channels, steps), size)
+        net = _faces_at_size(get_feature_net("faces", MAX_WORK_SIZE, channels, steps), size, steps)
     else:
         net = train_feature_net(domain, size, channels, steps=steps)
     try:
@@ -456,10 +468,10 @@ def get_feature_net(domain: str, size: int, channels: int, steps: int | None = N
     return net
 
 
-def _faces_at_size(base: FeatureNet, size: int) -> FeatureNet:
+def _faces_at_size(base: FeatureNet, size: int, steps: int | None) -> FeatureNet:
     from ..recipes.image_data import load_faces_tensors
 
-    x_val, a_val = load_faces_tensors(N_FACES_VAL, size, base.channels, seed=FACES_VAL_SEED)
+    x_val, a_val = load_faces_tensors(_faces_counts(steps)[1], size, base.channels, seed=FACES_VAL_SEED)
     meta = {**base.meta, "size": str(size),
             "version": base.version.replace(f"/{base.meta['size']}px-", f"/{size}px-")}
     net = FeatureNet(base.net, base.cfg, base.heads, meta)
