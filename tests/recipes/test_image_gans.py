@@ -30,9 +30,11 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
-def quick_feature_nets(monkeypatch):
-    """The metrics' feature nets train for 3 steps in tests (cached apart from the real ones)."""
+def quick_feature_nets(monkeypatch, tmp_path):
+    """The metrics' feature nets train for 3 steps in tests, cached in the test's own folder."""
     from genlab.metrics import feature_net
+
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
 
     real = feature_net.get_feature_net
     monkeypatch.setattr(feature_net, "get_feature_net", lambda d, s, c, steps=None: real(d, s, c, steps=3))

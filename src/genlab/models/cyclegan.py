@@ -24,6 +24,7 @@ class CycleGANConfig:
     n_blocks: int = 9        # residual blocks (9 for 256x256, 6 for 128x128 in the paper)
     d_width: int = 64        # ndf
     d_layers: int = 3        # stride-2 convs of the PatchGAN (3 = 70x70 patches)
+    input_skip: bool = False # generator output = tanh(f(x) + atanh(x)): starts at the identity, learns the change
 
 
 def _inorm(c: int) -> nn.Module:
@@ -59,12 +60,16 @@ class ResnetGenerator(nn.Module):
             a, b = w * 2 ** (i + 1), w * 2 ** i
             layers += [nn.ConvTranspose2d(a, b, 3, 2, 1, output_padding=1, bias=False), _inorm(b),
                        nn.ReLU(inplace=True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, cfg.channels, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, cfg.channels, 7)]
         self.net = nn.Sequential(*layers)
+        self.input_skip = cfg.input_skip
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        h = self.net(x)
+        if self.input_skip:  # a translation that keeps most pixels only has to learn the difference
+            h = h + torch.atanh(x.float().clamp(-0.999, 0.999)).to(h.dtype)
+        return torch.tanh(h)
 
 
 class PatchDiscriminator(nn.Module):

@@ -299,7 +299,8 @@ class MLPGANRecipe(ImageGANRecipe):
 class DCGANRecipeConfig(ImageGANConfig):
     g_width: int = 32
     d_width: int = 32
-    max_steps: int = 1500
+    batch_size: int = 32
+    max_steps: int = 1200
 
     def check(self) -> None:
         super().check()
