@@ -227,6 +227,8 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
         r, c = self.recipe, self.config
+        if self.dist.is_main:
+            self.run.path.mkdir(parents=True, exist_ok=True)
         self._setup_optimizers()
         start = 0
         if resume and self.run.has_checkpoint():

@@ -30,12 +30,13 @@ def gan_step(recipe: Recipe, real: torch.Tensor, z_d: torch.Tensor, z_g: torch.T
     Real and fake go through the discriminator in one forward, so DDP sees one forward per backward.
     """
     G, D = recipe.train_modules["generator"], recipe.train_modules["discriminator"]
-    n = real.shape[0]
-    labels = torch.cat([torch.ones(n, 1), torch.zeros(z_d.shape[0], 1)]).to(real.device)
     with torch.no_grad():  # detached fakes: the D step must not touch G
         fake = transform_fake(G(z_d))
     with recipe.autocast():
         d_logits = D(torch.cat([real, fake])).float()
+    # a packed discriminator gives one logit per group, so count real outputs proportionally
+    n = d_logits.shape[0] * real.shape[0] // (real.shape[0] + fake.shape[0])
+    labels = torch.cat([torch.ones(n, 1), torch.zeros(d_logits.shape[0] - n, 1)]).to(real.device)
     d_loss = F.binary_cross_entropy_with_logits(d_logits, labels)
     recipe.optimize("discriminator", d_loss)
 
