@@ -451,7 +451,7 @@ def get_feature_net(domain: str, size: int, channels: int, steps: int | None = N
     if path.is_file():
         try:
             net = FeatureNet.load(path)
-            if net.meta.get("format") == str(FORMAT_VERSION):
+            if _is_current(net, steps):
                 return net
         except Exception:  # unreadable or old file: train again
             pass
@@ -466,6 +466,21 @@ def get_feature_net(domain: str, size: int, channels: int, steps: int | None = N
     except OSError:
         pass  # a read-only cache only costs retraining
     return net
+
+
+def _is_current(net: FeatureNet, steps: int | None) -> bool:
+    """A cached network is reused only if made by this format, with the default training
+    length (when no `steps` was asked for) and, for faces, by the current face generator."""
+    meta = net.meta
+    if meta.get("format") != str(FORMAT_VERSION):
+        return False
+    if steps is None and meta.get("steps") != str(DEFAULT_STEPS.get(meta.get("kind", ""), -1)):
+        return False
+    if meta.get("kind") == "faces":
+        from ..data.faces import GENERATOR_VERSION
+
+        return f"procedural faces v{GENERATOR_VERSION}:" in meta.get("source", "")
+    return True
 
 
 def _faces_at_size(base: FeatureNet, size: int, steps: int | None) -> FeatureNet:
