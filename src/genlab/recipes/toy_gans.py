@@ -217,6 +217,7 @@ class PatternConfig(TrainConfig):
     latent_dim: int = 16
     hidden: int = 128
     pack: int = 4              # PacGAN: the discriminator judges groups of `pack` samples (fights mode collapse)
+    gumbel_tau: float = 1.0    # temperature of the Gumbel-softmax draw of fake one-hots
     max_steps: int = 2000
     batch_size: int = 128
     lr: float = 1e-3
@@ -292,14 +293,18 @@ class PatternGANRecipe(Recipe):
                 {"real": real.float(), "z_d": self.shard(z[0]), "z_g": self.shard(z[1])}.items()}
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        # The generator emits logits; softmax makes them a point of the simplex like the one-hot data.
-        return gan_step(self, batch["real"], batch["z_d"], batch["z_g"], lambda x: F.softmax(x.float(), -1))
+        # The generator emits logits of a categorical distribution; a straight-through Gumbel-softmax
+        # draws an exact one-hot from it (so the discriminator cannot tell fakes by their softness)
+        # while gradients still reach the logits. Covering every valid number is then easy for G.
+        return gan_step(self, batch["real"], batch["z_d"], batch["z_g"],
+                        lambda x: F.gumbel_softmax(x.float(), tau=self.config.gumbel_tau, hard=True))
 
     def generate(self, opts: PatternSample) -> np.ndarray:
-        """(n,) array of generated integers (argmax of the generator's distribution)."""
+        """(n,) array of generated integers, drawn from the generator's categorical distribution."""
         g = torch.Generator().manual_seed(opts.seed)
         z = torch.randn(opts.n, self.config.latent_dim, generator=g).to(self.device)
-        return self.modules["generator"](z).argmax(-1).cpu().numpy()
+        probs = self.modules["generator"](z).float().softmax(-1).cpu()
+        return torch.multinomial(probs, 1, generator=g).squeeze(-1).numpy()
 
     def evaluate(self) -> dict[str, float]:
         if not hasattr(self, "valid"):
