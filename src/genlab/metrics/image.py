@@ -78,12 +78,13 @@ def _poly_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def kid(real_feats: Any, fake_feats: Any, subsets: int = 50, subset_size: int | None = None,
         seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance: unbiased MMD^2 (cubic polynomial kernel), (mean, std) over
-    `subsets` random subsets of `subset_size` rows from each set (default min(1000, n_real, n_fake)).
+    `subsets` random subsets of `subset_size` rows from each set (default min(1000, n / 2) with
+    n = min(n_real, n_fake): half, so that the subsets differ and the std means something).
     Subsets are drawn with a fixed `seed`, so the number is deterministic."""
     r, f = _as_2d(real_feats, "real_feats"), _as_2d(fake_feats, "fake_feats")
     if r.shape[1] != f.shape[1]:
         raise ValueError(f"feature sizes differ: {r.shape[1]} vs {f.shape[1]}")
-    m = min(len(r), len(f), 1000) if subset_size is None else int(subset_size)
+    m = max(2, min(len(r), len(f), 2000) // 2) if subset_size is None else int(subset_size)
     if not 2 <= m <= min(len(r), len(f)):
         raise ValueError(f"subset_size must be in [2, {min(len(r), len(f))}], got {m}")
     if subsets < 1:
