@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
-from .engine.config import TrainConfig, apply_overrides, config_dict, parse_set, read_config_file
+from .engine.config import TrainConfig, apply_overrides, config_dict, parse_set, read_config_file, validate
 from .engine.distributed import init_distributed
 from .engine.rundir import RunDir
 from .engine.trainer import Trainer, resolve_device
@@ -35,6 +35,7 @@ def build_config(recipe: type[Recipe], preset: str | None = None, config_file: s
         config = apply_overrides(config, values, "--set")
     if data is not None:
         config = dataclasses.replace(config, data=str(data))
+    validate(config)
     return config
 
 

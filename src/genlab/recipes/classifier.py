@@ -50,8 +50,6 @@ class Config(TrainConfig):
             raise ConfigError("invalid config: channels must be 1 or 3")
         if self.image_size < 8:
             raise ConfigError("invalid config: image_size must be >= 8")
-        if self.arch == "cnn" and self.image_size % 8:
-            raise ConfigError("invalid config: the CNN needs image_size divisible by 8")
         self.class_list()
 
     def class_list(self) -> list[int]:
