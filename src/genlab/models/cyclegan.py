@@ -25,6 +25,7 @@ class CycleGANConfig:
     d_width: int = 64        # ndf
     d_layers: int = 3        # stride-2 convs of the PatchGAN (3 = 70x70 patches)
     input_skip: bool = False # generator output = tanh(f(x) + atanh(x)): starts at the identity, learns the change
+    upsample: str = "transpose"  # transpose (paper) | resize (nearest x2 + conv: no checkerboard artifacts)
 
 
 def _inorm(c: int) -> nn.Module:
@@ -46,6 +47,8 @@ class ResidualBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     def __init__(self, cfg: CycleGANConfig):
         super().__init__()
+        if cfg.upsample not in ("transpose", "resize"):
+            raise ValueError(f"upsample must be transpose or resize, got {cfg.upsample!r}")
         if cfg.image_size % (2 ** cfg.n_down):
             raise ValueError(f"image_size {cfg.image_size} must be divisible by 2**n_down = {2 ** cfg.n_down}")
         w = cfg.g_width
@@ -58,8 +61,10 @@ class ResnetGenerator(nn.Module):
         layers += [ResidualBlock(c) for _ in range(cfg.n_blocks)]
         for i in reversed(range(cfg.n_down)):
             a, b = w * 2 ** (i + 1), w * 2 ** i
-            layers += [nn.ConvTranspose2d(a, b, 3, 2, 1, output_padding=1, bias=False), _inorm(b),
-                       nn.ReLU(inplace=True)]
+            up: list[nn.Module] = ([nn.ConvTranspose2d(a, b, 3, 2, 1, output_padding=1, bias=False)]
+                                   if cfg.upsample == "transpose" else
+                                   [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(a, b, 3, 1, 1, bias=False)])
+            layers += [*up, _inorm(b), nn.ReLU(inplace=True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, cfg.channels, 7)]
         self.net = nn.Sequential(*layers)
         self.input_skip = cfg.input_skip

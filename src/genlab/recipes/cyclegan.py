@@ -106,6 +106,7 @@ class CycleConfig(TrainConfig):
     d_width: int = 16
     d_layers: int = 2
     input_skip: bool = True       # generators learn a change to their input (fast on CPU); paper/book: false
+    upsample: str = "resize"      # resize (nearest + conv, no checkerboard) | transpose (paper/book)
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5  # x lambda_cycle (paper: 0.5); 0 = off
     pool_size: int = 50           # image history for the discriminators; 0 = off
@@ -133,6 +134,8 @@ class CycleConfig(TrainConfig):
             raise ConfigError("invalid config: lambdas and pool_size must be >= 0")
         if self.grad_accum != 1:  # D and G step alternately: accumulating would mix their gradients
             raise ConfigError("invalid config: GAN recipes need grad_accum=1 (raise batch_size instead)")
+        if self.upsample not in ("transpose", "resize"):
+            raise ConfigError(f"invalid config: upsample must be transpose or resize, got {self.upsample!r}")
         if bool(self.data_a) != bool(self.data_b):
             raise ConfigError("invalid config: set both data_a and data_b (or --data DIR with two sub-folders)")
 
@@ -158,13 +161,13 @@ class CycleGANRecipe(Recipe):
     Config = CycleConfig
     Sample = CycleSample
     presets = {"book": {"image_size": 256, "g_width": 64, "n_blocks": 9, "d_width": 64, "d_layers": 3,
-                        "input_skip": False, "batch_size": 1, "lr": 2e-4, "epochs": 100, "n_train": 1000}}
+                        "input_skip": False, "upsample": "transpose", "batch_size": 1, "lr": 2e-4, "epochs": 100, "n_train": 1000}}
 
     def build_modules(self) -> dict[str, nn.Module]:
         c = self.config
         torch.manual_seed(c.seed)
         cfg = CycleGANConfig(c.image_size, c.channels, c.g_width, c.n_down, c.n_blocks, c.d_width, c.d_layers,
-                             c.input_skip)
+                             c.input_skip, c.upsample)
         shape = (c.channels, c.image_size, c.image_size)
         return {"generators": CycleGenerators(cfg), "discriminators": CycleDiscriminators(cfg),
                 "pool_a": ImagePool(c.pool_size, shape), "pool_b": ImagePool(c.pool_size, shape)}
