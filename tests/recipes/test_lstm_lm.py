@@ -210,3 +210,12 @@ def test_novelty_report():
     assert r["longest_copy_chars"] >= len(" ".join(planted.split())) and r["longest_copy"] in " ".join(corpus.split())
     assert 0 < r["word_ngram_share"] < 0.5
     assert novelty_report(corpus[:3000], corpus)["word_ngram_share"] == 1.0
+
+
+def test_presets_are_valid():
+    for name in LSTMRecipe.presets:
+        cfg = genlab.api.build_config(LSTMRecipe, preset=name)
+        assert cfg.preset == name
+    book = genlab.api.build_config(LSTMRecipe, preset="book")
+    assert (book.tokenizer, book.n_embd, book.hidden, book.n_layers, book.dropout, book.seq_len) == \
+        ("word", 128, 128, 3, 0.2, 100)
