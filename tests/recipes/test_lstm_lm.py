@@ -143,6 +143,9 @@ def test_cli_sample_and_bad_options(word_run, tmp_path, capsys):
                 "--set", "prompt=anna saw", "--set", "max_new_tokens=5"]) == 0
     assert (tmp_path / "s" / "sample-02.txt").read_text().startswith("Anna saw")
     capsys.readouterr()
+    assert cli(["sample", str(word_run.path), "--n", "1", "--out", str(tmp_path / "u"),
+                "--set", "prompt=anna saw a wombat", "--set", "max_new_tokens=3"]) == 0
+    assert "1 word(s) of the prompt are not in the vocabulary" in capsys.readouterr().err
     assert cli(["sample", str(word_run.path), "--set", "top_p=2"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "top_p" in err
