@@ -40,10 +40,13 @@ class GPTConfig:
     bias: bool = True           # biases in Linear and LayerNorm layers (GPT-2 has them)
     tie_weights: bool = True    # lm_head shares the token embedding matrix (GPT-2 does)
     layer_norm_eps: float = 1e-5
+    activation: str = "gelu_tanh"  # GPT-2's tanh-approximated GELU, or "gelu" (exact, erf; nanoGPT's)
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.activation not in ("gelu_tanh", "gelu"):
+            raise ValueError(f"activation must be gelu_tanh or gelu, got {self.activation!r}")
 
 
 class CausalSelfAttention(nn.Module):
@@ -81,10 +84,12 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.dropout = nn.Dropout(cfg.dropout)
+        # GPT-2's GELU is the tanh approximation ("gelu_new"): its weights need it. The exact (erf)
+        # GELU is nanoGPT's choice, and 2.5x faster on CPU in PyTorch's kernels.
+        self.approximate = "tanh" if cfg.activation == "gelu_tanh" else "none"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # GPT-2's GELU is the tanh approximation ("gelu_new"); exact erf GELU would not match its weights
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate=self.approximate)))
 
 
 class Block(nn.Module):

@@ -1,0 +1,249 @@
+"""genlab's gpt recipe against nanoGPT (the peer), both run by this script on the same machine.
+
+    python benchmarks/gpt_nanogpt.py --nanogpt /tmp/nanogpt [--data ../shared/data/text/tinyshakespeare.txt]
+        [--work /tmp/gpt-nanogpt-bench] [--parts speed,quality] [--threads N] [--ddp] [--out results.json]
+
+`--nanogpt` is a checkout of https://github.com/karpathy/nanoGPT (not part of genlab, never
+copied into it). The script only prepares a data folder in nanoGPT's shakespeare_char format
+(train.bin / val.bin as uint16, meta.pkl as nanoGPT's prepare.py writes it) and runs nanoGPT's
+train.py with command-line overrides.
+
+speed:   nanoGPT's CPU configuration from its README (character tokens, first 90% of the text
+         train / last 10% val, block 64, batch 12, 4 layers, 4 heads, 128 dims, dropout 0,
+         2,000 iterations, lr 1e-3, warmup 100, cosine decay to 1e-4 at 2,000, AdamW wd 0.1,
+         beta2 0.99, grad clip 1, no bias, eval every 250 iterations on 20 batches) against
+         `genlab train gpt --preset nanogpt-cpu` (the same settings; evaluation every 250 steps
+         on the same number of validation tokens). Reported: tokens/s of training iterations
+         (iterations that contain an evaluation are excluded on both sides, as are the first 10),
+         total wall time, and validation loss after 2,000 iterations measured two ways: nanoGPT's
+         own estimator on its checkpoint (500 random validation batches, `--eval_only`), and
+         genlab's loss over the whole validation split.
+quality: wall time until validation loss <= 1.88: nanoGPT's README run continued to 3,000
+         iterations (its schedule unchanged: min lr after 2,000), evaluated every 100 iterations
+         on 100 batches; genlab with settings chosen for speed (see GENLAB_FAST), evaluated every
+         100 steps on the whole validation split. Time counts training only (evaluations removed
+         on both sides, by replacing an iteration that holds one with the median iteration).
+--ddp adds genlab under torchrun with 2 processes (1 thread each, gloo), global batch unchanged.
+Both programs run with OMP_WAIT_POLICY=PASSIVE (and OMP_NUM_THREADS=--threads when given).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+NANO_README = ["--device=cpu", "--compile=False", "--eval_iters=20", "--log_interval=1", "--block_size=64",
+               "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128", "--max_iters=2000",
+               "--lr_decay_iters=2000", "--dropout=0.0"]
+GENLAB_SAME = ["--preset", "nanogpt-cpu", "--set", "bf16=false", "--set", "novelty_samples=0", "--set", "log_every=1"]
+# Time to quality: a higher peak lr and a schedule that ends where 1.88 is reached.
+GENLAB_FAST = ["--preset", "nanogpt-cpu", "--set", "bf16=false", "--set", "novelty_samples=0", "--set", "log_every=1",
+               "--set", "lr=3e-3", "--set", "max_steps=1200", "--set", "warmup_steps=50", "--set", "min_lr_ratio=0.05"]
+TOKENS_PER_ITER = 12 * 64
+
+
+def prepare_nanogpt_data(text_path: Path, work: Path) -> str:
+    """nanoGPT's shakespeare_char layout: sorted characters, first 90% train, uint16 ids, meta.pkl."""
+    name = "shakespeare_char_genlab_bench"
+    d = work / "data" / name
+    d.mkdir(parents=True, exist_ok=True)
+    data = text_path.read_text(encoding="utf-8")
+    chars = sorted(set(data))
+    stoi = {c: i for i, c in enumerate(chars)}
+    n = len(data)
+    np.array([stoi[c] for c in data[:int(n * 0.9)]], dtype=np.uint16).tofile(d / "train.bin")
+    np.array([stoi[c] for c in data[int(n * 0.9):]], dtype=np.uint16).tofile(d / "val.bin")
+    with open(d / "meta.pkl", "wb") as f:  # nanoGPT's own format (it reads vocab_size from it)
+        pickle.dump({"vocab_size": len(chars), "itos": dict(enumerate(chars)), "stoi": stoi}, f)
+    # train.py exec()s configurator.py from the working directory
+    link = work / "configurator.py"
+    if not link.exists():
+        link.symlink_to(Path(NANO) / "configurator.py")
+    return name
+
+
+def env_with_threads(threads: int | None) -> dict[str, str]:
+    env = dict(os.environ)
+    # Idle OpenMP threads sleep instead of spinning: with other processes on the cores, spinning
+    # threads of a 2-thread run wait on each other (measured: 20x slower steps). Both sides get it.
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    if threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[str, float]:
+    print("$", " ".join(cmd), flush=True)
+    t0 = time.time()
+    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seconds = time.time() - t0
+    log.write_text(p.stdout)
+    if p.returncode:
+        raise SystemExit(f"command failed ({p.returncode}), see {log}:\n{p.stdout[-2000:]}")
+    return p.stdout, seconds
+
+
+def train_seconds(dts: dict[int, float], eval_steps: set[int]) -> dict[int, float]:
+    """Cumulative training seconds per step, each step holding an evaluation replaced by the median step."""
+    med = statistics.median(v for k, v in dts.items() if k not in eval_steps)
+    out, total = {}, 0.0
+    for k in sorted(dts):
+        total += med if k in eval_steps else dts[k]
+        out[k] = total
+    return out
+
+
+def tokens_per_second(dts: dict[int, float], eval_steps: set[int], skip: int = 10) -> float:
+    keep = [v for k, v in dts.items() if k not in eval_steps and k > skip]
+    return TOKENS_PER_ITER * len(keep) / sum(keep)
+
+
+# -- nanoGPT ---------------------------------------------------------------------------------------
+def nanogpt(work: Path, dataset: str, extra: list[str], out_dir: str, threads: int | None) -> dict:
+    cmd = [PY, str(Path(NANO) / "train.py"), str(Path(NANO) / "config/train_shakespeare_char.py"), *NANO_README,
+           f"--dataset={dataset}", f"--out_dir={out_dir}", *extra]
+    stdout, wall = run(cmd, work, env_with_threads(threads), work / f"{out_dir}.log")
+    # "iter N: loss L, time Tms": T is the wall time of iteration N, including an evaluation at N
+    dts = {int(m[1]): float(m[2]) / 1000 for m in re.finditer(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms", stdout, re.M)}
+    evals = {int(m[1]): float(m[2]) for m in re.finditer(r"^step (\d+): train loss [\d.]+, val loss ([\d.]+)", stdout, re.M)}
+    return {"wall_seconds": wall, "dts": dts, "evals": evals}
+
+
+def nanogpt_eval(work: Path, dataset: str, out_dir: str, threads: int | None) -> float:
+    """nanoGPT's own estimator on its last checkpoint: 500 random validation batches."""
+    cmd = [PY, str(Path(NANO) / "train.py"), str(Path(NANO) / "config/train_shakespeare_char.py"), *NANO_README,
+           f"--dataset={dataset}", f"--out_dir={out_dir}", "--init_from=resume", "--eval_only=True",
+           "--eval_iters=500", "--always_save_checkpoint=False"]
+    stdout, _ = run(cmd, work, env_with_threads(threads), work / f"{out_dir}-eval.log")
+    return float(re.findall(r"val loss ([\d.]+)", stdout)[0])
+
+
+# -- genlab ----------------------------------------------------------------------------------------
+def genlab_train(work: Path, text: Path, name: str, args: list[str], threads: int | None, ddp: bool = False) -> dict:
+    out = work / name
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    launcher = ([PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "genlab"]
+                if ddp else [PY, "-m", "genlab"])
+    cmd = [*launcher, "train", "gpt", "--data", str(text), "--out", str(out), "--no-progress", *args]
+    _, wall = run(cmd, work, env_with_threads(1 if ddp else threads), work / f"{name}.log")
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    train = {r["step"]: r["time"] for r in rows if r["kind"] == "train"}
+    dts = {s: train[s] - train.get(s - 1, 0.0) for s in train}
+    evals = {r["step"]: r["val_loss"] for r in rows if r["kind"] == "eval"}
+    return {"wall_seconds": wall, "dts": dts, "evals": evals, "run": str(out)}
+
+
+def genlab_full_val(run_dir: str) -> float:
+    import dataclasses
+
+    import genlab
+
+    r = genlab.load(run_dir, which="last", device="cpu")
+    r.recipe.config = dataclasses.replace(r.recipe.config, eval_tokens=0, novelty_samples=0)
+    r.recipe.load_data_once()
+    with r.recipe.eval_mode():
+        return r.recipe.val_loss()[0]
+
+
+def speed(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool) -> dict:
+    res = {}
+    n = nanogpt(work, dataset, ["--always_save_checkpoint=True"], "nano-speed", threads)
+    n["val_loss_own_estimator"] = nanogpt_eval(work, dataset, "nano-speed", threads)
+    eval_steps = {k for k in n["dts"] if k % 250 == 0}
+    n["tokens_per_s"] = tokens_per_second(n["dts"], eval_steps)
+    res["nanogpt"] = n
+    # same number of validation tokens per evaluation as nanoGPT's 20 batches of 12 x 64
+    variants = [("genlab", False)] + ([("genlab-ddp2", True)] if ddp else [])
+    for name, use_ddp in variants:
+        g = genlab_train(work, text, f"{name}-speed", [*GENLAB_SAME, "--set", "eval_every=250",
+                                                     "--set", "eval_tokens=15360"], threads, use_ddp)
+        after_eval = {k + 1 for k in g["evals"]}
+        g["tokens_per_s"] = tokens_per_second(g["dts"], after_eval)
+        g["val_loss_full_split"] = genlab_full_val(g["run"])
+        g["speed_ratio_vs_nanogpt"] = g["tokens_per_s"] / n["tokens_per_s"]
+        res[name] = g
+    return res
+
+
+def time_to(target: float, evals: dict[int, float], seconds: dict[int, float]) -> tuple[int | None, float | None]:
+    for step in sorted(evals):
+        if evals[step] <= target and step in seconds:
+            return step, seconds[step]
+    return None, None
+
+
+def quality(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool, target: float = 1.88) -> dict:
+    res = {}
+    n = nanogpt(work, dataset, ["--max_iters=3000", "--eval_interval=100", "--eval_iters=100"], "nano-quality",
+                threads)
+    eval_steps = {k for k in n["dts"] if k % 100 == 0}
+    # nanoGPT's "step N" evaluation sees the model after N updates, i.e. before iteration N runs
+    secs = train_seconds(n["dts"], eval_steps)
+    secs_before = {k: secs[k - 1] for k in secs if k - 1 in secs}
+    n["step_reached"], n["seconds_to_target"] = time_to(target, n["evals"], secs_before)
+    res["nanogpt"] = n
+    variants = [("genlab", False)] + ([("genlab-ddp2", True)] if ddp else [])
+    for name, use_ddp in variants:
+        g = genlab_train(work, text, f"{name}-quality", [*GENLAB_FAST, "--set", "eval_every=100",
+                                                       "--set", "eval_tokens=0"], threads, use_ddp)
+        secs = train_seconds(g["dts"], {k + 1 for k in g["evals"]})
+        g["step_reached"], g["seconds_to_target"] = time_to(target, g["evals"], secs)
+        if g["seconds_to_target"] and n["seconds_to_target"]:
+            g["time_ratio_vs_nanogpt"] = g["seconds_to_target"] / n["seconds_to_target"]
+        res[name] = g
+    return res
+
+
+def main() -> None:
+    global NANO
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--nanogpt", required=True, help="path of a nanoGPT checkout")
+    p.add_argument("--data", default=str(REPO.parent / "shared/data/text/tinyshakespeare.txt"))
+    p.add_argument("--work", default="/tmp/gpt-nanogpt-bench")
+    p.add_argument("--parts", default="speed,quality")
+    p.add_argument("--threads", type=int, default=None, help="OMP threads for both (default: torch's default)")
+    p.add_argument("--ddp", action="store_true", help="also run genlab with torchrun, 2 processes")
+    p.add_argument("--out", default=None, help="JSON results (default: WORK/results.json)")
+    a = p.parse_args()
+    NANO = str(Path(a.nanogpt).resolve())
+    if not (Path(NANO) / "train.py").is_file():
+        raise SystemExit(f"not a nanoGPT checkout: {NANO}")
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    text = Path(a.data).resolve()
+    dataset = prepare_nanogpt_data(text, work)
+    results: dict = {"load_avg_start": os.getloadavg()}
+    if "speed" in a.parts:
+        results["speed"] = speed(work, text, dataset, a.threads, a.ddp)
+    if "quality" in a.parts:
+        results["quality"] = quality(work, text, dataset, a.threads, a.ddp)
+    results["load_avg_end"] = os.getloadavg()
+    out = Path(a.out) if a.out else work / "results.json"
+    out.write_text(json.dumps(results, indent=1, default=str))
+    for part, res in results.items():
+        if not isinstance(res, dict):
+            print(part, res)
+            continue
+        for name, r in res.items():
+            keep = {k: v for k, v in r.items() if k not in ("dts", "evals")}
+            print(part, name, json.dumps(keep, default=str))
+    print(f"results: {out}")
+
+
+NANO = ""
+if __name__ == "__main__":
+    main()
