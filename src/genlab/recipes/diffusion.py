@@ -118,7 +118,8 @@ class DiffusionSample(SampleOptions):
     seed: int = 0
     sampler: str = "ddim"             # ddim | ddpm
     steps: int = 0                    # 0 = the sampler's default: ddim 50, ddpm all T (fewer = respaced)
-    eta: float = 0.0                  # ddim: 0 deterministic, 1 = DDPM-like noise (the book)
+    eta: float = 1.0                  # ddim: 1 = DDPM-like noise (the book), 0 = deterministic (needs a
+                                      # better-trained model: see BENCHMARKS.md)
     spacing: str = "trailing"         # trailing (starts at T-1) | leading | linspace
     guidance_scale: float = 3.0       # conditional models: 1 = conditional, 0 = unconditional
     label: str = ""                   # conditional models: class name or index; "" = cycle through all
@@ -411,7 +412,7 @@ class DiffusionRecipe(Recipe):
     def evaluate(self) -> dict[str, float]:
         self.load_data_once()
         c = self.config
-        opts = DiffusionSample(n=c.eval_samples, seed=0, sampler="ddim", steps=c.eval_steps,
+        opts = DiffusionSample(n=c.eval_samples, seed=0, sampler="ddim", steps=c.eval_steps, eta=1.0,
                                guidance_scale=c.eval_guidance, strip=0)
         return {"val_loss": self.val_loss(), **self.quality(opts)}
 
