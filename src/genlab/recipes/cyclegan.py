@@ -114,10 +114,10 @@ class CycleConfig(TrainConfig):
     beta2: float = 0.999
     epochs: int = 0               # > 0: max_steps = epochs x ceil(images per domain / batch_size)
     eval_samples: int = 200       # held-out images per direction for the metrics
-    batch_size: int = 8
+    batch_size: int = 4
     lr: float = 2e-4
-    max_steps: int = 1200
-    save_every: int = 400
+    max_steps: int = 600
+    save_every: int = 150
     eval_every: int = 0
     log_every: int = 25
 
