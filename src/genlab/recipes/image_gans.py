@@ -335,13 +335,16 @@ class DCGANRecipe(ImageGANRecipe):
 @dataclass
 class CGANConfig(DCGANRecipeConfig):
     attribute: str = "glasses"    # embedded faces: label 1 = has the attribute, 0 = has not
-    n_critic: int = 5             # critic steps per generator step
+    n_critic: int = 2             # critic steps per generator step (book: 5)
     gp_weight: float = 10.0       # gradient-penalty weight (lambda)
     critic_norm: str = "layer"    # layer | none (no batch norm: it breaks the per-sample penalty)
-    beta1: float = 0.0            # WGAN-GP paper: Adam(0, 0.9)
+    image_size: int = 16          # CPU default (the GP's double backward is costly); book: 64
+    latent_dim: int = 32
+    batch_size: int = 64
+    beta1: float = 0.5            # WGAN-GP paper / book preset: Adam(1e-4, 0, 0.9)
     beta2: float = 0.9
-    lr: float = 1e-4
-    max_steps: int = 800
+    lr: float = 2e-4
+    max_steps: int = 1500
 
     def check(self) -> None:
         super().check()
@@ -370,11 +373,12 @@ class CGANRecipe(ImageGANRecipe):
     name = "cgan"
     summary = ("conditional WGAN-GP (labels into generator and critic); metrics: FID/KID, "
                "share of samples showing the requested attribute")
-    default_data = "procedural 32x32 faces labelled glasses / no glasses (image folder: sub-folders are classes)"
+    default_data = "procedural 16x16 faces labelled glasses / no glasses (image folder: sub-folders are classes)"
     Config = CGANConfig
     Sample = CGANSample
     presets = {"book": {"image_size": 64, "g_width": 64, "d_width": 64, "latent_dim": 100, "batch_size": 64,
-                        "lr": 1e-4, "n_critic": 5, "gp_weight": 10.0, "epochs": 100, "n_train": 20000}}
+                        "lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5, "gp_weight": 10.0, "epochs": 100,
+                        "n_train": 20000}}
 
     @property
     def n_classes(self) -> int:
