@@ -140,10 +140,14 @@ def test_vae_elbo_beats_untrained_and_reductions_agree(tmp_path):
     assert sums[1].item() == pytest.approx(sums[0].item() / 64, rel=1e-6)
 
 
-def test_vae_arithmetic_and_other_modes_on_faces(tmp_path):
+def test_vae_arithmetic_and_other_modes_on_faces(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
     over = {**TINY, "image_size": 16, "n_train": 200, "latent_dim": 8, "width": 8, "max_steps": 5,
-            "fid_samples": 0, "batch_size": 16}
+            "fid_samples": 0, "batch_size": 16, "feature_steps": 4, "edit_samples": 10}
     run = genlab.train("vae", overrides=over, out=tmp_path / "run", progress=False)
+    m = run.evaluate()
+    assert {"edit_glasses", "edit_glasses_before", "edit_smiling"} <= set(m)
+    assert all(0 <= m[k] <= 1 for k in m if k.startswith("edit_"))
     out = run.sample(n=4, mode="arithmetic", attribute="glasses", strength=2.0)
     assert out.shape == (12, 3, 16, 16) and torch.isfinite(out).all() and out.abs().max() <= 1
     assert not torch.allclose(out[4:8], out[8:12])  # edited differs from the reconstruction

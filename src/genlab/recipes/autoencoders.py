@@ -294,6 +294,7 @@ class VAERecipeConfig(ImageAEConfig):
     #                                 reconstructions, worse prior samples: FID 297 vs 199 on faces)
     reduction: str = "sum"          # sum (nats per image) | mean (divided by C*H*W)
     fid_samples: int = 1000         # prior samples scored by FID/KID/PR at evaluation (0 = skip)
+    edit_samples: int = 200         # faces: held-out faces edited per attribute at evaluation (0 = skip)
     feature_steps: int = 0          # feature-net training steps (0 = its default; tests use tiny values)
     max_steps: int = 2000
     batch_size: int = 64
@@ -309,8 +310,8 @@ class VAERecipeConfig(ImageAEConfig):
             raise ConfigError("invalid config: need beta >= 0, sigma > 0, latent_dim >= 1, width >= 1")
         if self.reduction not in ("sum", "mean"):
             raise ConfigError("invalid config: reduction must be sum or mean")
-        if self.fid_samples < 0 or self.feature_steps < 0:
-            raise ConfigError("invalid config: fid_samples and feature_steps must be >= 0")
+        if self.fid_samples < 0 or self.feature_steps < 0 or self.edit_samples < 0:
+            raise ConfigError("invalid config: fid_samples, edit_samples and feature_steps must be >= 0")
 
     def model_config(self) -> VAEConfig:
         return VAEConfig(channels=self.channels, image_size=self.image_size, latent_dim=self.latent_dim,
@@ -426,6 +427,8 @@ class VAERecipe(_ImageRecipe):
         out = self._elbo_and_recon(model, x)
         out["neg_elbo_per_dim"] = out["neg_elbo"] / self.pixels
         n = min(self.config.fid_samples, len(x))
+        if self.config.edit_samples and self.data.domain == "faces" and self.data.multi_label:
+            out |= self.edit_scores()
         if n >= 10:
             out |= self._quality(model, x[:n])
             base = getattr(self, "_untrained_quality", None)
@@ -452,15 +455,37 @@ class VAERecipe(_ImageRecipe):
         i = names.index(attribute)
         return labels[:, i].bool() if self.data.multi_label else labels == i
 
-    def attribute_direction(self, attribute: str) -> torch.Tensor:
-        """mean(z | attribute) - mean(z | not attribute) over the training images' posterior means."""
+    def attribute_direction(self, attribute: str, z_train: torch.Tensor | None = None) -> torch.Tensor:
+        """mean(z | attribute) - mean(z | not attribute) over (up to 4,000) training images'
+        posterior means (`z_train`: those means, when already computed)."""
         self.load_data_once()
         x, labels = self.data.train[:4000], self.data.train_labels[:4000]
         has = self._attribute_mask(attribute, labels)
         if has.all() or not has.any():
             raise ConfigError(f"attribute '{attribute}' needs images with and without it")
-        z = self._encode(x)
+        z = self._encode(x) if z_train is None else z_train
         return z[has].mean(0) - z[~has].mean(0)
+
+    def edit_scores(self) -> dict[str, float]:
+        """Faces: for each attribute, the share of held-out faces *without* it that the attribute
+        classifier (metrics.feature_net) sees with it after z + direction (`edit_<attr>`),
+        next to the share for the unedited reconstructions (`edit_<attr>_before`)."""
+        from ..metrics.feature_net import get_attribute_classifier
+
+        c = self.config
+        clf = get_attribute_classifier(c.image_size, c.channels, steps=c.feature_steps or None)
+        z_train = self._encode(self.data.train[:4000])
+        x, labels = self.val_images(), self.data.val_labels
+        out = {}
+        for i, name in enumerate(clf.attributes):
+            pool = x[~self._attribute_mask(name, labels[:len(x)])][:c.edit_samples]
+            if len(pool) == 0:
+                continue
+            z = self._encode(pool)
+            edited = self._decode(z + self.attribute_direction(name, z_train))
+            out[f"edit_{name}"] = float(clf.predict(edited)[:, i].mean())
+            out[f"edit_{name}_before"] = float(clf.predict(self._decode(z))[:, i].mean())
+        return out
 
     def generate(self, opts: VAESample) -> torch.Tensor:
         """prior: (n, C, H, W). reconstruct: 2n (n held-out inputs, then reconstructions).
