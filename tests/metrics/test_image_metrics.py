@@ -88,6 +88,7 @@ def test_feature_net_cache_round_trip_is_safetensors(tiny_cache):
     again = fn.get_feature_net("mnist", 8, 1, steps=15)  # same network, read from the cache
     x, _ = load_digits_tensors(8, 1)
     assert again.version == net.version
+    assert fn.train_feature_net("digits", 8, 1, steps=15).version == net.version  # deterministic training
     np.testing.assert_allclose(again.features(x[:64]), net.features(x[:64]), rtol=1e-5, atol=1e-6)
     report = quality_report(x[:200], x[200:400], net)
     assert set(report) == {"fid", "kid", "kid_std", "precision", "recall"}
