@@ -149,6 +149,21 @@ def test_import_errors_are_one_line(hf_dir, tmp_path):
         genlab.api.import_gpt2(d, tmp_path / "run")
 
 
+def test_fine_tune_an_imported_run(hf_dir, tmp_path):
+    d, _ = hf_dir
+    out = genlab.api.import_gpt2(d, tmp_path / "ft")
+    before = load_file(str(out / "model.safetensors"))
+    text = tmp_path / "t.txt"
+    text.write_text("the answer is in the sun, and the sun is in the answer. " * 40)
+    genlab.train("gpt", data=text, out=out, resume=True, progress=False,
+                 overrides={"max_steps": 3, "lr": 1e-3, "batch_size": 2, "block_size": 32, "eval_every": 0,
+                            "novelty_samples": 0, "warmup_steps": 0})
+    after = load_file(str(out / "model.safetensors"))
+    assert after["model.wpe.weight"].shape[0] == 32  # the context was cut to the new block_size
+    drift = max((after[k] - before[k][:after[k].shape[0]]).abs().max().item() for k in before)
+    assert 0 < drift < 0.05  # trained from the imported weights (3 small steps), not from a fresh init
+
+
 def test_cli_import_sample_and_errors(hf_dir, tmp_path, capsys):
     d, _ = hf_dir
     out = tmp_path / "cli-run"

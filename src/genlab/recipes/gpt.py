@@ -4,6 +4,7 @@
     genlab train gpt --data book.txt --preset book     # the book's word-level model (3 layers, 256 dims)
     genlab sample runs/gpt --set prompt="The " --set temperature=0.8 --set top_k=40
     genlab import gpt2 ~/gpt2 --out runs/gpt2          # published GPT-2 weights, then sample/eval them
+    genlab train gpt --resume --out runs/gpt2 --data my.txt --set max_steps=200 --set lr=1e-4   # fine-tune them
 
 Training follows nanoGPT's recipe: random windows of `block_size` tokens, next-token
 cross-entropy, AdamW with weight decay on matrices only (not biases, LayerNorm gains),
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine.config import TrainConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, RunDirError
 from ..models.gpt import GPT, GPTConfig
 from ..sampling.generate import Generation, check_generation_options, generate
 from .base import Recipe, SampleOptions
@@ -174,9 +175,31 @@ class GPTRecipe(Recipe):
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         super().setup(training, resume)
+        if training and resume and self.run_dir is not None:
+            self._load_weights_to_fine_tune(Path(self.run_dir))
         if training and self.config.compile:
             # Only the training forward is compiled; sampling and evaluation run the plain module.
             self.train_modules["model"] = torch.compile(self.modules["model"])
+
+    def _load_weights_to_fine_tune(self, run_dir: Path) -> None:
+        """Weights without trainer state (an imported GPT-2) are fine-tuned from step 0; a shorter
+        block_size keeps the first position embeddings (a 1024-token context is slow on a CPU)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from ..engine.rundir import RunDir, load_prefixed
+
+        run = RunDir(run_dir)
+        if run.has_checkpoint() or not run.weights_file.is_file():
+            return
+        try:
+            tensors = load_file(str(run.weights_file))
+        except (SafetensorError, OSError) as e:
+            raise RunDirError(f"corrupt checkpoint {run.weights_file}: {str(e).splitlines()[0]}") from None
+        wpe = tensors.get("model.wpe.weight")
+        if wpe is not None and wpe.shape[0] > self.config.block_size:
+            tensors["model.wpe.weight"] = wpe[:self.config.block_size].clone()
+        load_prefixed({"model": self.modules["model"]}, tensors, str(run.weights_file))
 
     # -- data ----------------------------------------------------------------------------------
     def prepare_data(self) -> None:
