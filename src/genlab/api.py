@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from .engine.config import TrainConfig, apply_overrides, config_dict, parse_set, read_config_file, validate
 from .engine.distributed import init_distributed
 from .engine.rundir import RunDir
-from .engine.trainer import Trainer, resolve_device
+from .engine.trainer import Trainer, resolve_device, set_threads
 from .errors import ConfigError, DataError, RunDirError
 from .recipes import Recipe, get_recipe
 
@@ -132,6 +132,7 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
     _check_data(cfg.data)
 
     device = resolve_device(cfg.device)
+    set_threads(cfg.threads)
     dist = init_distributed(device)
     if dist.enabled and device.type == "cuda":
         import torch
@@ -162,6 +163,7 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     cls = get_recipe(name)
     cfg = build_config(cls, base={k: v for k, v in saved.items()})
     dev = resolve_device(device)
+    set_threads(cfg.threads)
     cfg = dataclasses.replace(cfg, device=str(dev))
     r = cls(cfg, dev, run_dir=run.path)
     r.setup(training=False)

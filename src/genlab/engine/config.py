@@ -40,6 +40,7 @@ class TrainConfig:
     early_stop_mode: str = "min"    # min | max
     early_stop_patience: int = 0    # evaluations without improvement before stopping (0 = never stop)
     tensorboard: bool = False
+    threads: int = 0                # CPU threads for torch ops (0 = torch's default); tiny models run best on 1
     data: str = ""                  # path to the user's data; empty = embedded default
     preset: str = ""                # name of the preset applied (recorded for info)
 
@@ -187,6 +188,7 @@ def validate(config: TrainConfig) -> None:
         (config.log_every >= 1, "log_every must be >= 1"),
         (config.grad_accum >= 1, "grad_accum must be >= 1"),
         (config.grad_clip >= 0, "grad_clip must be >= 0"),
+        (config.threads >= 0, "threads must be >= 0"),
         (config.lr_schedule in ("constant", "cosine", "noam"), "lr_schedule must be constant, cosine or noam"),
         (config.early_stop_mode in ("min", "max"), "early_stop_mode must be min or max"),
     ]
