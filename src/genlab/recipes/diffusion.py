@@ -354,8 +354,7 @@ class DiffusionRecipe(Recipe):
         from ..metrics.feature_net import get_feature_net
 
         c = self.config
-        with torch.enable_grad():   # the first call trains the network, and evaluate() runs under no_grad
-            return get_feature_net(self.domain, c.image_size, c.channels)
+        return get_feature_net(self.domain, c.image_size, c.channels)
 
     def quality(self, opts: DiffusionSample, n: int | None = None) -> dict[str, float]:
         """FID/KID/precision/recall of n samples vs held-out images, the requested-label
@@ -384,8 +383,7 @@ class DiffusionRecipe(Recipe):
             from ..data.faces import ATTRIBUTES
             from ..metrics.feature_net import get_attribute_classifier
 
-            with torch.enable_grad():   # trained on first use
-                clf = get_attribute_classifier(c.image_size, c.channels)
+            clf = get_attribute_classifier(c.image_size, c.channels)
             pred = clf.predict(images)[:, ATTRIBUTES.index(c.attribute)]
             return float((torch.from_numpy(pred) == labels).float().mean())
         net = self.feature_net()
