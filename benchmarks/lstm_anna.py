@@ -108,6 +108,8 @@ def main() -> None:
     prev_t = 0.0
     for k, e in enumerate(evals, 1):
         t = train_t[e["step"]]  # the trainer's clock at the end of the epoch's last step
+        if t < prev_t:  # the clock restarts at 0 when a run is resumed
+            prev_t = 0.0
         epochs.append({"epoch": k, "step": e["step"], "seconds": t - prev_t, "val_loss": e["val_loss"],
                        "perplexity": e["perplexity"], "bpc": e["bpc"],
                        "novelty_longest_copy": e.get("novelty_longest_copy"),
