@@ -111,9 +111,9 @@ def main() -> None:
         if t < prev_t:  # the clock restarts at 0 when a run is resumed
             prev_t = 0.0
         epochs.append({"epoch": k, "step": e["step"], "seconds": t - prev_t, "val_loss": e["val_loss"],
-                       "perplexity": e["perplexity"], "bpc": e["bpc"],
-                       "novelty_longest_copy": e.get("novelty_longest_copy"),
-                       "novelty_word8": e.get("novelty_word_ngram_share")})
+                       "perplexity": e["perplexity"], "bpc": e["bits_per_char"],
+                       "novelty_longest_copy": e.get("longest_copy_chars"),
+                       "novelty_word8": e.get("copied_word_8gram_share")})
         prev_t = t
 
     # -- 2. speed vs a bare loop; 3. bf16 --------------------------------------------------------------

@@ -56,8 +56,8 @@ def test_loss_falls_and_metrics(tmp_path, corpus_file):
     assert rows[-1]["loss"] < 0.6 * rows[0]["loss"]
     m = run.evaluate()
     assert m["perplexity"] == pytest.approx(torch.tensor(m["val_loss"]).exp().item(), rel=1e-5)
-    assert m["bpc"] == pytest.approx(m["val_loss"] / 0.6931471805599453, rel=1e-4)  # char tokens: loss / ln 2
-    assert m["val_loss"] < 1.6 and 0 <= m["novelty_char_ngram_share"] <= 1
+    assert m["bits_per_char"] == pytest.approx(m["val_loss"] / 0.6931471805599453, rel=1e-4)  # char tokens: loss / ln 2
+    assert m["val_loss"] < 1.6 and 0 <= m["copied_char_8gram_share"] <= 1
 
 
 def _recipe(tmp_path, corpus_file, **over):
@@ -180,7 +180,7 @@ def test_cli_invalid_utf8_trains_with_warning(tmp_path, capsys):
 
 def test_bpe_tokens_and_config_errors(tmp_path, corpus_file):
     run = _train(tmp_path, corpus_file, tokenizer="bpe", vocab_size=300, max_steps=3, eval_every=0)
-    assert run.evaluate()["bpc"] > 0
+    assert run.evaluate()["bits_per_char"] > 0
     with pytest.raises(ConfigError):
         genlab.api.build_config(LSTMRecipe, overrides={"tokenizer": "gpt2"})
     with pytest.raises(ConfigError):

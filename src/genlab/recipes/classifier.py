@@ -28,7 +28,7 @@ class Config(TrainConfig):
     channels: int = 1
     hidden: list[int] = field(default_factory=lambda: [256, 128, 64])   # MLP hidden layers
     dropout: float = 0.0
-    width: int = 32                      # CNN width
+    width: int = 16                      # CNN width (channels of the first block)
     classes: str = ""                    # keep only these labels, e.g. "0,9"; two classes -> binary (one logit)
     val_fraction: float = 0.2            # held-out share (IDX: the last images; others: a seeded draw)
     max_steps: int = 1500

@@ -229,13 +229,14 @@ class LSTMRecipe(Recipe):
         meta = self.corpus.meta
         chars = meta["val_chars"] * count / max(meta["val_tokens"], 1)  # characters those tokens cover
         loss = nats / count
-        out = {"val_loss": loss, "perplexity": perplexity(loss), "bpc": bits_per_char(nats, chars)}
-        if c.novelty_chars:
+        out = {"val_loss": loss, "perplexity": perplexity(loss), "bits_per_char": bits_per_char(nats, chars)}
+        if c.novelty_chars:  # the same metric names as the gpt recipe
             report = self.novelty(c.novelty_chars)
-            out["novelty_longest_copy"] = float(report["longest_copy_chars"])
-            for key in ("word_ngram_share", "char_ngram_share"):
+            out["longest_copy_chars"] = float(report["longest_copy_chars"])
+            for key, name in (("word_ngram_share", "copied_word_8gram_share"),
+                              ("char_ngram_share", "copied_char_8gram_share")):
                 if math.isfinite(report[key]):
-                    out[f"novelty_{key}"] = report[key]
+                    out[name] = report[key]
         return out
 
     def novelty(self, chars: int = 2000, seed: int = 0) -> dict:
