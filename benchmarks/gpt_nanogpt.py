@@ -18,12 +18,16 @@ speed:   nanoGPT's CPU configuration from its README (character tokens, first 90
          total wall time, and validation loss after 2,000 iterations measured two ways: nanoGPT's
          own estimator on its checkpoint (500 random validation batches, `--eval_only`), and
          genlab's loss over the whole validation split.
-quality: wall time until validation loss <= 1.88: nanoGPT's README run continued to 3,000
-         iterations (its schedule unchanged: min lr after 2,000), evaluated every 100 iterations
-         on 100 batches; genlab with settings chosen for speed (see GENLAB_FAST), evaluated every
+quality: wall time until validation loss <= 1.88: nanoGPT's README run continued (up to 5,000
+         iterations, stopped at the first evaluation <= 1.88; its schedule unchanged: min lr after
+         2,000), evaluated every 100 iterations on 100 batches (a noisy estimate: it can only make
+         nanoGPT's time shorter); genlab with settings chosen for speed (see GENLAB_FAST), evaluated every
          100 steps on the whole validation split. Time counts training only (evaluations removed
          on both sides, by replacing an iteration that holds one with the median iteration).
---ddp adds genlab under torchrun with 2 processes (1 thread each, gloo), global batch unchanged.
+--concurrent runs nanoGPT and genlab at the same time, one thread each (one core each on this
+2-core machine): both see the same background load, which makes the ratio robust on a shared
+machine. --ddp adds genlab under torchrun with 2 processes (1 thread each, gloo; global batch
+unchanged), run afterwards; compare it with a sequential nanoGPT run with 2 threads.
 Both programs run with OMP_WAIT_POLICY=PASSIVE (and OMP_NUM_THREADS=--threads when given).
 """
 from __future__ import annotations
@@ -47,9 +51,12 @@ NANO_README = ["--device=cpu", "--compile=False", "--eval_iters=20", "--log_inte
                "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128", "--max_iters=2000",
                "--lr_decay_iters=2000", "--dropout=0.0"]
 GENLAB_SAME = ["--preset", "nanogpt-cpu", "--set", "bf16=false", "--set", "novelty_samples=0", "--set", "log_every=1"]
-# Time to quality: a higher peak lr and a schedule that ends where 1.88 is reached.
+# Time to quality: a shallower, wider model (2 layers x 192 dims: about the same parameters and
+# cost per step, but it learned faster per step in probes), a higher peak lr, a schedule that
+# ends where 1.88 is reached.
 GENLAB_FAST = ["--preset", "nanogpt-cpu", "--set", "bf16=false", "--set", "novelty_samples=0", "--set", "log_every=1",
-               "--set", "lr=3e-3", "--set", "max_steps=1200", "--set", "warmup_steps=50", "--set", "min_lr_ratio=0.05"]
+               "--set", "n_layer=2", "--set", "n_embd=192", "--set", "lr=2.5e-3", "--set", "max_steps=1200",
+               "--set", "warmup_steps=50", "--set", "min_lr_ratio=0.05"]
 TOKENS_PER_ITER = 12 * 64
 
 
@@ -83,15 +90,28 @@ def env_with_threads(threads: int | None) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[str, float]:
+def run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path, stop_at_val: float | None = None
+        ) -> tuple[str, float]:
+    """Run a command, keeping its output in `log`; with stop_at_val, end it (nanoGPT) at the first
+    evaluation line whose val loss is <= stop_at_val."""
     print("$", " ".join(cmd), flush=True)
     t0 = time.time()
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, stopped = [], False
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as p:
+        for line in p.stdout:
+            lines.append(line)
+            m = re.match(r"step \d+: train loss [\d.]+, val loss ([\d.]+)", line)
+            if stop_at_val is not None and m and float(m[1]) <= stop_at_val:
+                p.terminate()
+                stopped = True
+                break
+        p.wait()
     seconds = time.time() - t0
-    log.write_text(p.stdout)
-    if p.returncode:
-        raise SystemExit(f"command failed ({p.returncode}), see {log}:\n{p.stdout[-2000:]}")
-    return p.stdout, seconds
+    out = "".join(lines)
+    log.write_text(out)
+    if p.returncode and not stopped:
+        raise SystemExit(f"command failed ({p.returncode}), see {log}:\n{out[-2000:]}")
+    return out, seconds
 
 
 def train_seconds(dts: dict[int, float], eval_steps: set[int]) -> dict[int, float]:
@@ -110,10 +130,11 @@ def tokens_per_second(dts: dict[int, float], eval_steps: set[int], skip: int = 1
 
 
 # -- nanoGPT ---------------------------------------------------------------------------------------
-def nanogpt(work: Path, dataset: str, extra: list[str], out_dir: str, threads: int | None) -> dict:
+def nanogpt(work: Path, dataset: str, extra: list[str], out_dir: str, threads: int | None,
+            stop_at_val: float | None = None) -> dict:
     cmd = [PY, str(Path(NANO) / "train.py"), str(Path(NANO) / "config/train_shakespeare_char.py"), *NANO_README,
            f"--dataset={dataset}", f"--out_dir={out_dir}", *extra]
-    stdout, wall = run(cmd, work, env_with_threads(threads), work / f"{out_dir}.log")
+    stdout, wall = run(cmd, work, env_with_threads(threads), work / f"{out_dir}.log", stop_at_val)
     # "iter N: loss L, time Tms": T is the wall time of iteration N, including an evaluation at N
     dts = {int(m[1]): float(m[2]) / 1000 for m in re.finditer(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms", stdout, re.M)}
     evals = {int(m[1]): float(m[2]) for m in re.finditer(r"^step (\d+): train loss [\d.]+, val loss ([\d.]+)", stdout, re.M)}
@@ -159,20 +180,31 @@ def genlab_full_val(run_dir: str) -> float:
         return r.recipe.val_loss()[0]
 
 
-def speed(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool) -> dict:
-    res = {}
-    n = nanogpt(work, dataset, ["--always_save_checkpoint=True"], "nano-speed", threads)
-    n["val_loss_own_estimator"] = nanogpt_eval(work, dataset, "nano-speed", threads)
-    eval_steps = {k for k in n["dts"] if k % 250 == 0}
-    n["tokens_per_s"] = tokens_per_second(n["dts"], eval_steps)
-    res["nanogpt"] = n
+def side_by_side(first, second, concurrent: bool):
+    """Run two benchmark jobs one after the other, or at the same time (each then sees the same load)."""
+    if not concurrent:
+        return first(), second()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as ex:
+        a, b = ex.submit(first), ex.submit(second)
+        return a.result(), b.result()
+
+
+def speed(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool, concurrent: bool) -> dict:
     # same number of validation tokens per evaluation as nanoGPT's 20 batches of 12 x 64
-    variants = [("genlab", False)] + ([("genlab-ddp2", True)] if ddp else [])
-    for name, use_ddp in variants:
-        g = genlab_train(work, text, f"{name}-speed", [*GENLAB_SAME, "--set", "eval_every=250",
-                                                     "--set", "eval_tokens=15360"], threads, use_ddp)
-        after_eval = {k + 1 for k in g["evals"]}
-        g["tokens_per_s"] = tokens_per_second(g["dts"], after_eval)
+    genlab_args = [*GENLAB_SAME, "--set", "eval_every=250", "--set", "eval_tokens=15360"]
+    n, g = side_by_side(
+        lambda: nanogpt(work, dataset, ["--always_save_checkpoint=True"], "nano-speed", threads),
+        lambda: genlab_train(work, text, "genlab-speed", genlab_args, threads), concurrent)
+    n["val_loss_own_estimator"] = nanogpt_eval(work, dataset, "nano-speed", threads)
+    n["tokens_per_s"] = tokens_per_second(n["dts"], {k for k in n["dts"] if k % 250 == 0})
+    res = {"nanogpt": n}
+    runs = [("genlab", g)]
+    if ddp:
+        runs.append(("genlab-ddp2", genlab_train(work, text, "genlab-ddp2-speed", genlab_args, threads, True)))
+    for name, g in runs:
+        g["tokens_per_s"] = tokens_per_second(g["dts"], {k + 1 for k in g["evals"]})
         g["val_loss_full_split"] = genlab_full_val(g["run"])
         g["speed_ratio_vs_nanogpt"] = g["tokens_per_s"] / n["tokens_per_s"]
         res[name] = g
@@ -186,20 +218,22 @@ def time_to(target: float, evals: dict[int, float], seconds: dict[int, float]) -
     return None, None
 
 
-def quality(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool, target: float = 1.88) -> dict:
-    res = {}
-    n = nanogpt(work, dataset, ["--max_iters=3000", "--eval_interval=100", "--eval_iters=100"], "nano-quality",
-                threads)
-    eval_steps = {k for k in n["dts"] if k % 100 == 0}
+def quality(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool, concurrent: bool,
+            target: float = 1.88) -> dict:
+    genlab_args = [*GENLAB_FAST, "--set", "eval_every=100", "--set", "eval_tokens=0"]
+    n, g = side_by_side(
+        lambda: nanogpt(work, dataset, ["--max_iters=5000", "--eval_interval=100", "--eval_iters=100"],
+                        "nano-quality", threads, stop_at_val=target),
+        lambda: genlab_train(work, text, "genlab-quality", genlab_args, threads), concurrent)
     # nanoGPT's "step N" evaluation sees the model after N updates, i.e. before iteration N runs
-    secs = train_seconds(n["dts"], eval_steps)
-    secs_before = {k: secs[k - 1] for k in secs if k - 1 in secs}
+    secs = train_seconds(n["dts"], {k for k in n["dts"] if k % 100 == 0})
+    secs_before = {0: 0.0, **{k + 1: v for k, v in secs.items()}}  # time spent before iteration k+1
     n["step_reached"], n["seconds_to_target"] = time_to(target, n["evals"], secs_before)
-    res["nanogpt"] = n
-    variants = [("genlab", False)] + ([("genlab-ddp2", True)] if ddp else [])
-    for name, use_ddp in variants:
-        g = genlab_train(work, text, f"{name}-quality", [*GENLAB_FAST, "--set", "eval_every=100",
-                                                       "--set", "eval_tokens=0"], threads, use_ddp)
+    res = {"nanogpt": n}
+    runs = [("genlab", g)]
+    if ddp:
+        runs.append(("genlab-ddp2", genlab_train(work, text, "genlab-ddp2-quality", genlab_args, threads, True)))
+    for name, g in runs:
         secs = train_seconds(g["dts"], {k + 1 for k in g["evals"]})
         g["step_reached"], g["seconds_to_target"] = time_to(target, g["evals"], secs)
         if g["seconds_to_target"] and n["seconds_to_target"]:
@@ -216,7 +250,9 @@ def main() -> None:
     p.add_argument("--work", default="/tmp/gpt-nanogpt-bench")
     p.add_argument("--parts", default="speed,quality")
     p.add_argument("--threads", type=int, default=None, help="OMP threads for both (default: torch's default)")
-    p.add_argument("--ddp", action="store_true", help="also run genlab with torchrun, 2 processes")
+    p.add_argument("--ddp", action="store_true", help="also run genlab with torchrun, 2 processes (afterwards)")
+    p.add_argument("--concurrent", action="store_true",
+                   help="run nanoGPT and single-process genlab at the same time, one thread each")
     p.add_argument("--out", default=None, help="JSON results (default: WORK/results.json)")
     a = p.parse_args()
     NANO = str(Path(a.nanogpt).resolve())
@@ -226,16 +262,18 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     text = Path(a.data).resolve()
     dataset = prepare_nanogpt_data(text, work)
-    results: dict = {"load_avg_start": os.getloadavg()}
+    if a.concurrent:
+        a.threads = 1
+    results: dict = {"load_avg_start": os.getloadavg(), "threads": a.threads, "concurrent": a.concurrent}
     if "speed" in a.parts:
-        results["speed"] = speed(work, text, dataset, a.threads, a.ddp)
+        results["speed"] = speed(work, text, dataset, a.threads, a.ddp, a.concurrent)
     if "quality" in a.parts:
-        results["quality"] = quality(work, text, dataset, a.threads, a.ddp)
+        results["quality"] = quality(work, text, dataset, a.threads, a.ddp, a.concurrent)
     results["load_avg_end"] = os.getloadavg()
     out = Path(a.out) if a.out else work / "results.json"
     out.write_text(json.dumps(results, indent=1, default=str))
     for part, res in results.items():
-        if not isinstance(res, dict):
+        if not isinstance(res, dict) or part not in ("speed", "quality"):
             print(part, res)
             continue
         for name, r in res.items():
