@@ -1,6 +1,6 @@
 """Benchmarks of the foundations issue: classifier CNN on MNIST, the toy GANs, default wall times.
 
-    python benchmarks/foundations.py [--shared ../shared/data] [--out benchmarks/results/foundations.json]
+    python benchmarks/foundations.py [--shared ../shared/data] [--threads 1] [--out benchmarks/results/foundations.json]
 
 Each run is the CLI's own `genlab train` (in-process through genlab.train) with its default
 config unless noted; wall time is measured around the whole call (data, training, eval, samples).
@@ -20,9 +20,13 @@ import torch
 import genlab
 
 
-def timed(recipe: str, out: Path, **kw) -> tuple[float, genlab.Run]:
+THREADS = 0
+
+
+def timed(recipe: str, out: Path, overrides: dict | None = None, **kw) -> tuple[float, genlab.Run]:
+    overrides = {**(overrides or {}), **({"threads": THREADS} if THREADS else {})}
     t0 = time.perf_counter()
-    run = genlab.train(recipe, out=out, progress=False, **kw)
+    run = genlab.train(recipe, out=out, progress=False, overrides=overrides, **kw)
     return time.perf_counter() - t0, run
 
 
@@ -30,7 +34,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     ap.add_argument("--out", default="benchmarks/results/foundations.json")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for every run (0 = each recipe's default)")
     args = ap.parse_args()
+    global THREADS
+    THREADS = args.threads
     mnist = Path(args.shared) / "images" / "mnist"
     results: dict = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                      "threads": torch.get_num_threads(), "load_avg_at_start": os.getloadavg()[0]}
@@ -38,7 +45,7 @@ def main() -> None:
         tmp = Path(tmp)
         # 1. CNN on MNIST: first 8,000 of t10k to train, last 2,000 held out (val_fraction 0.2 on IDX keeps order)
         secs, run = timed("classifier", tmp / "mnist", data=str(mnist),
-                          overrides={"arch": "cnn", "max_steps": 2000, "eval_every": 500})
+                          overrides={"arch": "cnn", "max_steps": 1500, "eval_every": 500})
         results["classifier_cnn_mnist"] = {"seconds": secs, **run.evaluate()}
         # 2. default runs, exactly as `genlab train RECIPE`
         for recipe in ("classifier", "gan-curve", "gan-pattern"):
