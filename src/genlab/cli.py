@@ -76,6 +76,10 @@ def run_command(args: argparse.Namespace) -> int:
                   f"{', stopped early' if run.result.get('stopped_early') else ''})")
             if rows:
                 _print_metrics({k: v for k, v in rows[-1].items() if k not in ("kind",)})
+            best = run.path / "best" / "metrics.json"
+            if best.is_file():  # early stopping kept a better checkpoint: genlab.load uses it
+                print("best checkpoint (used by sample/eval):")
+                _print_metrics(json.loads(best.read_text()))
             for path in run.result.get("samples", [])[:10]:
                 print(f"sample: {path}")
         return 0
