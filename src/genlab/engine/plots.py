@@ -41,9 +41,16 @@ def plot_metrics(rows: list[dict[str, Any]], path: str | Path, title: str = "") 
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path, dpi=90)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Lay out, render to PNG in memory, close, and write atomically."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     write_bytes(path, buf.getvalue())
     return Path(path)

@@ -1,12 +1,11 @@
 """Sample pictures for the toy recipes, written atomically as PNG."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from ..engine.io import write_bytes
+from ..engine.plots import save_figure
 
 
 def _figure(w: float = 5.0, h: float = 3.6):
@@ -19,12 +18,7 @@ def _figure(w: float = 5.0, h: float = 3.6):
 
 
 def _save(plt, fig, path: Path) -> Path:
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def scatter_vs_curve(points: np.ndarray, reference: np.ndarray, path: Path, title: str = "") -> Path:
