@@ -15,9 +15,11 @@ speed:   nanoGPT's CPU configuration from its README (character tokens, first 90
          `genlab train gpt --preset nanogpt-cpu` (the same settings; evaluation every 250 steps
          on the same number of validation tokens). Reported: tokens/s of training iterations
          (iterations that contain an evaluation are excluded on both sides, as are the first 10),
-         total wall time, and validation loss after 2,000 iterations measured two ways: nanoGPT's
-         own estimator on its checkpoint (500 random validation batches, `--eval_only`), and
-         genlab's loss over the whole validation split.
+         total wall time, and validation loss after 2,000 iterations: nanoGPT's own estimator on
+         its checkpoint (500 random validation batches, `--eval_only`), and for both programs the
+         loss over every non-overlapping 64-token window of the validation split (nanoGPT's
+         checkpoint loaded into genlab's GPT, which has the same architecture with bias=false,
+         activation=gelu).
 quality: wall time until validation loss <= 1.88: nanoGPT's README run continued (up to 5,000
          iterations, stopped at the first evaluation <= 1.88; its schedule unchanged: min lr after
          2,000), evaluated every 100 iterations on 100 batches (a noisy estimate: it can only make
@@ -150,6 +152,36 @@ def nanogpt_eval(work: Path, dataset: str, out_dir: str, threads: int | None) ->
     return float(re.findall(r"val loss ([\d.]+)", stdout)[0])
 
 
+def nanogpt_full_val(work: Path, dataset: str, out_dir: str) -> float:
+    """nanoGPT's checkpoint scored like genlab's runs: every non-overlapping 64-token window of val.bin.
+
+    nanoGPT's model (no biases, exact GELU, tied embeddings, learned positions, nn.Linear weights)
+    is genlab's GPT with bias=False, activation="gelu", so its state_dict loads by name.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from genlab.models.gpt import GPT, GPTConfig
+
+    ckpt = torch.load(work / out_dir / "ckpt.pt", map_location="cpu", weights_only=True)
+    a = ckpt["model_args"]
+    model = GPT(GPTConfig(vocab_size=a["vocab_size"], block_size=a["block_size"], n_layer=a["n_layer"],
+                          n_head=a["n_head"], n_embd=a["n_embd"], bias=a["bias"], activation="gelu")).eval()
+    sd = {k.removeprefix("_orig_mod.").removeprefix("transformer."): v for k, v in ckpt["model"].items()}
+    model.load_state_dict({k: v for k, v in sd.items() if not k.endswith(".attn.bias")})
+    val = torch.from_numpy(np.fromfile(work / "data" / dataset / "val.bin", dtype=np.uint16).astype(np.int64))
+    block = a["block_size"]
+    n = (len(val) - 1) // block
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, n, 12):
+            starts = torch.arange(i, min(i + 12, n)) * block
+            x = torch.stack([val[s:s + block] for s in starts])
+            y = torch.stack([val[s + 1:s + 1 + block] for s in starts])
+            total += F.cross_entropy(model(x).flatten(0, 1), y.flatten(), reduction="sum").item()
+    return total / (n * block)
+
+
 # -- genlab ----------------------------------------------------------------------------------------
 def genlab_train(work: Path, text: Path, name: str, args: list[str], threads: int | None, ddp: bool = False) -> dict:
     out = work / name
@@ -180,9 +212,12 @@ def genlab_full_val(run_dir: str) -> float:
         return r.recipe.val_loss()[0]
 
 
-def side_by_side(first, second, concurrent: bool):
+def side_by_side(first, second, concurrent: bool, second_first: bool = False):
     """Run two benchmark jobs one after the other, or at the same time (each then sees the same load)."""
     if not concurrent:
+        if second_first:
+            b = second()
+            return first(), b
         return first(), second()
     from concurrent.futures import ThreadPoolExecutor
 
@@ -191,12 +226,14 @@ def side_by_side(first, second, concurrent: bool):
         return a.result(), b.result()
 
 
-def speed(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool, concurrent: bool) -> dict:
+def speed(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool, concurrent: bool,
+          genlab_first: bool = False) -> dict:
     # same number of validation tokens per evaluation as nanoGPT's 20 batches of 12 x 64
     genlab_args = [*GENLAB_SAME, "--set", "eval_every=250", "--set", "eval_tokens=15360"]
     n, g = side_by_side(
         lambda: nanogpt(work, dataset, ["--always_save_checkpoint=True"], "nano-speed", threads),
-        lambda: genlab_train(work, text, "genlab-speed", genlab_args, threads), concurrent)
+        lambda: genlab_train(work, text, "genlab-speed", genlab_args, threads), concurrent, genlab_first)
+    n["val_loss_full_split"] = nanogpt_full_val(work, dataset, "nano-speed")  # before --eval_only may rewrite it
     n["val_loss_own_estimator"] = nanogpt_eval(work, dataset, "nano-speed", threads)
     n["tokens_per_s"] = tokens_per_second(n["dts"], {k for k in n["dts"] if k % 250 == 0})
     res = {"nanogpt": n}
@@ -251,6 +288,7 @@ def main() -> None:
     p.add_argument("--parts", default="speed,quality")
     p.add_argument("--threads", type=int, default=None, help="OMP threads for both (default: torch's default)")
     p.add_argument("--ddp", action="store_true", help="also run genlab with torchrun, 2 processes (afterwards)")
+    p.add_argument("--genlab-first", action="store_true", help="sequential speed part: run genlab before nanoGPT")
     p.add_argument("--concurrent", action="store_true",
                    help="run nanoGPT and single-process genlab at the same time, one thread each")
     p.add_argument("--out", default=None, help="JSON results (default: WORK/results.json)")
@@ -266,7 +304,7 @@ def main() -> None:
         a.threads = 1
     results: dict = {"load_avg_start": os.getloadavg(), "threads": a.threads, "concurrent": a.concurrent}
     if "speed" in a.parts:
-        results["speed"] = speed(work, text, dataset, a.threads, a.ddp, a.concurrent)
+        results["speed"] = speed(work, text, dataset, a.threads, a.ddp, a.concurrent, a.genlab_first)
     if "quality" in a.parts:
         results["quality"] = quality(work, text, dataset, a.threads, a.ddp, a.concurrent)
     results["load_avg_end"] = os.getloadavg()
