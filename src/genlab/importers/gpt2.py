@@ -105,7 +105,8 @@ def _read_weights(src: Path) -> dict[str, torch.Tensor]:
 def convert_state_dict(hf: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.Tensor]:
     """Hugging Face GPT-2 tensors -> genlab GPT state_dict (checked against the model's shapes)."""
     state: dict[str, torch.Tensor] = {}
-    for key, value in hf.items():
+    for key in list(hf):
+        value = hf.pop(key)  # release each source tensor once converted (GPT-2 XL is 6 GB in fp32)
         k = key.removeprefix("transformer.")
         if k.endswith(("attn.bias", "attn.masked_bias")) and not k.endswith("c_attn.bias"):
             continue  # causal-mask buffers, not parameters
