@@ -14,3 +14,15 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared datasets not found at {path}")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tests train tiny models: one intra-op thread is as fast as two on an idle machine and
+    many times faster when other processes keep the cores busy (OpenMP threads wait on each other)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,7 +12,8 @@ from .engine.config import TrainConfig, apply_overrides, config_dict, parse_set,
 from .engine.distributed import init_distributed
 from .engine.rundir import RunDir
 from .engine.trainer import Trainer, resolve_device, set_threads
-from .errors import ConfigError, DataError, RunDirError
+from .data.text import check_data_path
+from .errors import ConfigError, RunDirError
 from .recipes import Recipe, get_recipe
 
 
@@ -37,15 +38,6 @@ def build_config(recipe: type[Recipe], preset: str | None = None, config_file: s
         config = dataclasses.replace(config, data=str(data))
     validate(config)
     return config
-
-
-def _check_data(path: str) -> None:
-    if path and not Path(path).exists():
-        raise DataError(f"data path not found: {path}")
-    if path and Path(path).is_file() and Path(path).stat().st_size == 0:
-        raise DataError(f"data file is empty: {path}")
-    if path and Path(path).is_dir() and not any(Path(path).iterdir()):
-        raise DataError(f"data folder is empty: {path}")
 
 
 def _new_run_dir(recipe: str) -> Path:
@@ -129,7 +121,8 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
             raise RunDirError(f"run directory {run.path} already holds a run: use --resume to continue it "
                               "or --out to choose another directory")
         cfg = build_config(cls, preset, config_file, {**(config_values or {}), **_as_dict(overrides)}, data=data)
-    _check_data(cfg.data)
+    if cfg.data:
+        check_data_path(cfg.data)
 
     device = resolve_device(cfg.device)
     set_threads(cfg.threads)
