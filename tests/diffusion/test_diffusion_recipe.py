@@ -17,7 +17,7 @@ def quick_metrics(monkeypatch, tmp_path):
     """Feature nets trained for a few steps in a private cache (the real ones take a minute)."""
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
     real = feature_net.get_feature_net
-    monkeypatch.setattr(feature_net, "get_feature_net", lambda d, s, c, steps=None: real(d, s, c, steps=20))
+    monkeypatch.setattr(feature_net, "get_feature_net", lambda d, s, c, steps=None, robust=False: real(d, s, c, steps=20, robust=robust))
 
 
 def test_unconditional_train_sample_eval(tmp_path, quick_metrics):

@@ -4,7 +4,8 @@ import copy
 import pytest
 import torch
 
-from genlab.diffusion import NoiseSchedule, diffusion_loss, drop_labels, ema_decay, ema_update, guided
+from genlab.diffusion import NoiseSchedule, diffusion_loss, drop_labels, guided
+from genlab.engine.ema import ema_decay, ema_update
 from genlab.models.unet import UNet, UNetConfig, count_parameters, unet_config
 
 

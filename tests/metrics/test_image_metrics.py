@@ -109,6 +109,22 @@ def test_attribute_classifier_on_held_out_faces(tiny_cache):
     probs = clf.probabilities(to_tensor(images))
     assert ((probs >= 0) & (probs <= 1)).all()
     assert json.loads(clf.net.meta["accuracy"]) == acc
+    # the judge is the robust network, cached apart from the FID feature net of the same size
+    assert "faces-robust" in clf.version and clf.net.meta["robust"] == "1"
+    assert set(json.loads(clf.net.meta["accuracy_noise_0.1"])) == set(ATTRIBUTES)
+    plain = fn.get_feature_net("faces", 16, 3, steps=120)
+    assert "robust" not in plain.version and plain.meta["robust"] == "0"
+    assert len(list(tiny_cache.rglob("*.safetensors"))) == 2
+
+
+def test_degrade_is_seeded_bounded_and_changes_images():
+    x = torch.rand(8, 3, 16, 16) * 2 - 1
+    a = fn.degrade(x, torch.Generator().manual_seed(0))
+    b = fn.degrade(x, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1
+    assert (a - x).abs().mean() > 0.01          # noise was added
+    assert (a - x).abs().mean() < 0.3           # ... but the image is still there
 
 
 def test_single_class_folder_falls_back_to_faces(tmp_path):

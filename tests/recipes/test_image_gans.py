@@ -37,7 +37,7 @@ def quick_feature_nets(monkeypatch, tmp_path):
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
 
     real = feature_net.get_feature_net
-    monkeypatch.setattr(feature_net, "get_feature_net", lambda d, s, c, steps=None: real(d, s, c, steps=3))
+    monkeypatch.setattr(feature_net, "get_feature_net", lambda d, s, c, steps=None, robust=False: real(d, s, c, steps=3, robust=robust))
 
 
 def _folder(root: Path, classes: tuple[str, ...] = ("a", "b"), n: int = 10, corrupt: bool = True) -> Path:
@@ -167,6 +167,23 @@ def test_discriminator_learns_real_from_fake():
     assert logs[-1]["d_loss"] < logs[0]["d_loss"]
 
 
+def test_ema_generator_trails_the_generator_and_is_the_one_sampled():
+    r = _recipe("dcgan", n_train=40, g_width=8, d_width=8, lr=2e-3, ema_decay=0.9)
+    G, E = r.modules["generator"], r.modules["generator_ema"]
+    assert not any(p.requires_grad for p in E.parameters())
+    opt_params = {id(p) for o in r.optimizers.values() for g in o.param_groups for p in g["params"]}
+    assert not opt_params & {id(p) for p in E.parameters()}
+    before = [p.detach().clone() for p in E.parameters()]
+    for i in range(3):
+        r.training_step(r.batch(i), i + 1)
+    for b, e, g in zip(before, E.parameters(), G.parameters()):
+        if not torch.equal(b, g):   # moved part of the way from where it was towards the generator
+            assert not torch.equal(e, b) and not torch.equal(e, g)
+    with r.eval_mode():
+        z = r.latents(3, 0)
+        torch.testing.assert_close(r.generator_images(z), E(z))
+
+
 def test_cgan_critic_steps_and_label_conditioning(tmp_path):
     r = _recipe("cgan", data=str(_folder(tmp_path / "imgs", corrupt=False)), g_width=8, d_width=8, n_critic=2,
                 lr=1e-3)
@@ -196,7 +213,7 @@ def test_train_on_folder_with_corrupt_file_then_sample_modes(tmp_path, capsys):
     data = _folder(tmp_path / "imgs")
     run = genlab.train("cgan", data=data, out=tmp_path / "run", progress=False,
                        overrides={**TINY, "g_width": 8, "d_width": 8, "n_critic": 1, "batch_size": 6,
-                                  "val_fraction": 0.25})
+                                  "val_fraction": 0.25, "ema_decay": 0.99})
     assert "skipped 1 unreadable" in capsys.readouterr().err
     assert np.isfinite(run.evaluate()["fid"])
     loaded = genlab.load(tmp_path / "run", device="cpu")

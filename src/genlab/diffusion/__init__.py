@@ -1,11 +1,10 @@
-"""Denoising diffusion: noise schedules, samplers (DDPM, DDIM), losses, guidance and EMA.
+"""Denoising diffusion: noise schedules, samplers (DDPM, DDIM), losses and guidance.
 
 Pure tensor code; the model is any callable (x_t, t[, y]) -> tensor (see models/unet.py).
 """
 from .samplers import DDIMSampler, DDPMSampler, StepOutput, make_timesteps, sample_loop
 from .schedules import NoiseSchedule, cosine_betas, linear_betas, offset_cosine_betas
-from .training import diffusion_loss, drop_labels, ema_decay, ema_update, guided
+from .training import diffusion_loss, drop_labels, guided
 
 __all__ = ["NoiseSchedule", "linear_betas", "cosine_betas", "offset_cosine_betas", "DDPMSampler", "DDIMSampler",
-           "StepOutput", "make_timesteps", "sample_loop", "diffusion_loss", "drop_labels", "guided",
-           "ema_decay", "ema_update"]
+           "StepOutput", "make_timesteps", "sample_loop", "diffusion_loss", "drop_labels", "guided"]

@@ -1,4 +1,4 @@
-"""The training side of diffusion: losses, classifier-free guidance and EMA weights."""
+"""The training side of diffusion: losses and classifier-free guidance (EMA weights: engine/ema.py)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -51,16 +51,3 @@ def guided(model: nn.Module, y: torch.Tensor | None, scale: float, null_class: i
     return fn
 
 
-def ema_decay(step: int, max_decay: float = 0.999, warmup: bool = True) -> float:
-    """EMA decay at optimizer step `step`: min(max_decay, (1 + step) / (10 + step)) with warmup, so
-    the average does not drag the random initial weights along in short runs."""
-    return min(max_decay, (1 + step) / (10 + step)) if warmup else max_decay
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, for parameters; buffers are copied."""
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p.detach().to(e.dtype), 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)

@@ -32,7 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, ema_decay, ema_update
+from ..diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels
+from ..engine.ema import ema_decay, ema_update
 from ..diffusion import guided, sample_loop
 from ..diffusion.samplers import SPACINGS
 from ..diffusion.schedules import PREDICTIONS, SCHEDULES

@@ -13,6 +13,7 @@ returns logits and the loss applies the sigmoid (numerically stable).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine.config import TrainConfig
+from ..engine.ema import ema_decay, ema_update
 from ..errors import ConfigError, DataError
 from ..models.gan import (DCGANConfig, DCGANDiscriminator, DCGANGenerator, DenseDiscriminator, DenseGANConfig,
                           DenseGenerator, n_doublings)
@@ -102,6 +104,7 @@ class ImageGANConfig(TrainConfig):
     beta1: float = 0.5           # Adam betas (DCGAN: 0.5, 0.999)
     beta2: float = 0.999
     d_lr: float = 0.0            # discriminator/critic lr; 0 = same as lr
+    ema_decay: float = 0.0       # > 0: sample from an exponential moving average of the generator
     eval_samples: int = 500      # generated images for FID/KID/precision/recall
     batch_size: int = 64
     lr: float = 2e-4
@@ -116,6 +119,8 @@ class ImageGANConfig(TrainConfig):
             raise ConfigError("invalid config: need latent_dim >= 1 and eval_samples >= 10")
         if self.epochs < 0:
             raise ConfigError("invalid config: epochs must be >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError("invalid config: ema_decay must be in [0, 1) (0 = no EMA generator)")
         if self.grad_accum != 1:  # D and G step alternately: accumulating would mix their gradients
             raise ConfigError("invalid config: GAN recipes need grad_accum=1 (raise batch_size instead)")
 
@@ -155,6 +160,23 @@ class ImageGANRecipe(Recipe):
         out = {"real": to_float(self.train_x[idx]), "z_d": self.shard(z[0]), "z_g": self.shard(z[1])}
         return {k: v.to(self.device) for k, v in out.items()}
 
+    # -- model ---------------------------------------------------------------------------------
+    def build_networks(self) -> dict[str, nn.Module]:
+        """The trained networks: "generator" and "discriminator" or "critic"."""
+        raise NotImplementedError
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        modules = self.build_networks()
+        if self.config.ema_decay > 0:  # the sampling copy: moved by update_ema, never by an optimizer
+            ema = copy.deepcopy(modules["generator"])
+            modules["generator_ema"] = ema.requires_grad_(False)
+        return modules
+
+    def update_ema(self, step: int) -> None:
+        """Call after every generator update."""
+        if "generator_ema" in self.modules:
+            ema_update(self.modules["generator_ema"], self.modules["generator"], ema_decay(step, self.config.ema_decay))
+
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
         betas = (c.beta1, c.beta2)
@@ -168,8 +190,9 @@ class ImageGANRecipe(Recipe):
         return torch.randn(n, self.config.latent_dim, generator=g).to(self.device)
 
     def generator_images(self, z: torch.Tensor, labels: torch.Tensor | None = None, chunk: int = 256) -> torch.Tensor:
-        """Images (float NCHW in [-1, 1], CPU) from latents, in chunks (eval mode: set by the caller)."""
-        G = self.modules["generator"]
+        """Images (float NCHW in [-1, 1], CPU) from latents, in chunks (eval mode: set by the caller).
+        The EMA generator when there is one."""
+        G = self.modules["generator_ema" if "generator_ema" in self.modules else "generator"]
         outs = []
         for i in range(0, len(z), chunk):
             args = (z[i:i + chunk],) if labels is None else (z[i:i + chunk], labels[i:i + chunk].to(self.device))
@@ -274,7 +297,7 @@ class MLPGANRecipe(ImageGANRecipe):
     presets = {"book": {"latent_dim": 100, "hidden": (256, 512, 1024), "batch_size": 64, "lr": 1e-4,
                         "epochs": 50, "n_train": 60000}}
 
-    def build_modules(self) -> dict[str, nn.Module]:
+    def build_networks(self) -> dict[str, nn.Module]:
         c = self.config
         torch.manual_seed(c.seed)
         cfg = DenseGANConfig(c.image_size, c.channels, c.latent_dim, tuple(c.hidden), c.dropout)
@@ -289,7 +312,9 @@ class MLPGANRecipe(ImageGANRecipe):
         return dataclasses.replace(c, dataset="fashion-mnist" if find_fashion_mnist() else "digits")
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        return bce_gan_step(self, batch["real"], batch["z_d"], batch["z_g"])
+        logs = bce_gan_step(self, batch["real"], batch["z_d"], batch["z_g"])
+        self.update_ema(step)
+        return logs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,14 +344,16 @@ class DCGANRecipe(ImageGANRecipe):
     presets = {"book": {"image_size": 64, "g_width": 64, "d_width": 64, "latent_dim": 100, "batch_size": 128,
                         "lr": 2e-4, "epochs": 100, "n_train": 20000}}
 
-    def build_modules(self) -> dict[str, nn.Module]:
+    def build_networks(self) -> dict[str, nn.Module]:
         c = self.config
         torch.manual_seed(c.seed)
         cfg = DCGANConfig(c.image_size, c.channels, c.latent_dim, 0, c.g_width, c.d_width, "batch")
         return {"generator": DCGANGenerator(cfg), "discriminator": DCGANDiscriminator(cfg)}
 
     def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        return bce_gan_step(self, batch["real"], batch["z_d"], batch["z_g"])
+        logs = bce_gan_step(self, batch["real"], batch["z_d"], batch["z_g"])
+        self.update_ema(step)
+        return logs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,7 +440,7 @@ class CGANRecipe(ImageGANRecipe):
         if len(self.label_names) < 2 or len(torch.unique(self.train_y)) < 2:
             raise DataError("cgan needs images of at least 2 classes (sub-folders of the image folder)")
 
-    def build_modules(self) -> dict[str, nn.Module]:
+    def build_networks(self) -> dict[str, nn.Module]:
         c = self.config
         if not getattr(self, "label_names", None):
             self.load_data_once()
@@ -452,6 +479,7 @@ class CGANRecipe(ImageGANRecipe):
         with self.autocast():
             g_loss = -C(G(batch["z"][-1], y), y).float().mean()
         self.optimize("generator", g_loss)
+        self.update_ema(step)
         return {**logs, "g_loss": g_loss.item()}
 
     # -- sampling ---------------------------------------------------------------------------------
