@@ -12,7 +12,8 @@ speed:   nanoGPT's CPU configuration from its README (character tokens, first 90
          train / last 10% val, block 64, batch 12, 4 layers, 4 heads, 128 dims, dropout 0,
          2,000 iterations, lr 1e-3, warmup 100, cosine decay to 1e-4 at 2,000, AdamW wd 0.1,
          beta2 0.99, grad clip 1, no bias, eval every 250 iterations on 20 batches) against
-         `genlab train gpt --preset nanogpt-cpu` (the same settings; evaluation every 250 steps
+         `genlab train gpt --preset nanogpt-cpu` (the same settings and model, except that the
+         output layer is not tied to the token embedding; evaluation every 250 steps
          on the same number of validation tokens). Reported: tokens/s of training iterations
          (iterations that contain an evaluation are excluded on both sides, as are the first 10),
          total wall time, and validation loss after 2,000 iterations: nanoGPT's own estimator on
@@ -30,7 +31,8 @@ quality: wall time until validation loss <= 1.88: nanoGPT's README run continued
 2-core machine): both see the same background load, which makes the ratio robust on a shared
 machine. --ddp adds genlab under torchrun with 2 processes (1 thread each, gloo; global batch
 unchanged), run afterwards; compare it with a sequential nanoGPT run with 2 threads.
-Both programs run with OMP_WAIT_POLICY=PASSIVE (and OMP_NUM_THREADS=--threads when given).
+Both programs run with the same OpenMP settings: OMP_WAIT_POLICY from --wait-policy (default:
+unset, OpenMP's own spin-then-sleep) and OMP_NUM_THREADS=--threads when given.
 """
 from __future__ import annotations
 
@@ -84,9 +86,12 @@ def prepare_nanogpt_data(text_path: Path, work: Path) -> str:
 
 def env_with_threads(threads: int | None) -> dict[str, str]:
     env = dict(os.environ)
-    # Idle OpenMP threads sleep instead of spinning: with other processes on the cores, spinning
-    # threads of a 2-thread run wait on each other (measured: 20x slower steps). Both sides get it.
-    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    env.pop("OMP_WAIT_POLICY", None)
+    if WAIT_POLICY:
+        # PASSIVE: idle OpenMP threads sleep instead of spinning. On a busy machine spinning threads
+        # of a 2-thread run wait on each other (measured: 20x slower steps); on a quiet one sleeping
+        # costs a wake-up per operator (measured: genlab's step 47.9 ms passive vs 27.3 ms default).
+        env["OMP_WAIT_POLICY"] = WAIT_POLICY
     if threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     return env
@@ -280,7 +285,7 @@ def quality(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool
 
 
 def main() -> None:
-    global NANO
+    global NANO, WAIT_POLICY
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nanogpt", required=True, help="path of a nanoGPT checkout")
     p.add_argument("--data", default=str(REPO.parent / "shared/data/text/tinyshakespeare.txt"))
@@ -291,8 +296,11 @@ def main() -> None:
     p.add_argument("--genlab-first", action="store_true", help="sequential speed part: run genlab before nanoGPT")
     p.add_argument("--concurrent", action="store_true",
                    help="run nanoGPT and single-process genlab at the same time, one thread each")
+    p.add_argument("--wait-policy", default="", choices=["", "PASSIVE", "ACTIVE"],
+                   help="OMP_WAIT_POLICY for both programs (default: OpenMP's own; PASSIVE on a shared machine)")
     p.add_argument("--out", default=None, help="JSON results (default: WORK/results.json)")
     a = p.parse_args()
+    WAIT_POLICY = a.wait_policy
     NANO = str(Path(a.nanogpt).resolve())
     if not (Path(NANO) / "train.py").is_file():
         raise SystemExit(f"not a nanoGPT checkout: {NANO}")
@@ -302,7 +310,8 @@ def main() -> None:
     dataset = prepare_nanogpt_data(text, work)
     if a.concurrent:
         a.threads = 1
-    results: dict = {"load_avg_start": os.getloadavg(), "threads": a.threads, "concurrent": a.concurrent}
+    results: dict = {"load_avg_start": os.getloadavg(), "threads": a.threads, "concurrent": a.concurrent,
+                     "omp_wait_policy": WAIT_POLICY or "default"}
     if "speed" in a.parts:
         results["speed"] = speed(work, text, dataset, a.threads, a.ddp, a.concurrent, a.genlab_first)
     if "quality" in a.parts:
@@ -321,5 +330,6 @@ def main() -> None:
 
 
 NANO = ""
+WAIT_POLICY = ""
 if __name__ == "__main__":
     main()

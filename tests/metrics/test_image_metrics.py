@@ -85,7 +85,8 @@ def test_feature_net_cache_round_trip_is_safetensors(tiny_cache):
     with safe_open(str(files[0]), framework="pt") as f:
         meta = f.metadata()
     assert meta["version"] == net.version and "NOT comparable" in meta["note"]
-    again = fn.get_feature_net("mnist", 8, 1, steps=15)  # same network, read from the cache
+    assert net.meta["source"].startswith("sklearn digits")   # the embedded data, on every machine
+    again = fn.get_feature_net("digits", 8, 1, steps=15)  # read from the cache
     x, _ = load_digits_tensors(8, 1)
     assert again.version == net.version
     assert fn.train_feature_net("digits", 8, 1, steps=15).version == net.version  # deterministic training
@@ -137,3 +138,12 @@ def test_single_class_folder_falls_back_to_faces(tmp_path):
     Image.new("RGB", (20, 20)).save(tmp_path / "a" / "x.png")
     Image.new("RGB", (20, 20)).save(tmp_path / "b" / "y.png")
     assert not fn._single_class_folder(tmp_path)
+
+
+def test_digits_and_mnist_are_separate_networks(tiny_cache, shared_data):
+    digits = fn.get_feature_net("digits", 8, 1, steps=5)
+    mnist = fn.get_feature_net("mnist", 8, 1, steps=5)
+    assert digits.meta["source"].startswith("sklearn") and mnist.meta["source"].startswith("MNIST")
+    assert "/digits/" in digits.version and "/mnist/" in mnist.version
+    # a stale cache file holding the other data set's network is retrained, not reused
+    assert not fn._is_current(mnist, 5, "digits") and fn._is_current(digits, 5, "digits")

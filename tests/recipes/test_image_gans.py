@@ -107,6 +107,25 @@ def test_gradient_penalty_of_a_linear_critic():
     assert loss.item() == pytest.approx(-w_dist + 10 * (w.norm().item() - 1) ** 2, rel=1e-4)
 
 
+def test_mismatch_term_scores_real_images_with_wrong_labels_as_fakes():
+    from genlab.recipes.image_gans import wgan_gp_critic_loss
+
+    def critic(x, y):   # depends on the image and on the label
+        return x.flatten(1).mean(1) + 3.0 * y[:, 1]
+
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(6, 1, 4, 4, generator=g), torch.randn(6, 1, 4, 4, generator=g)
+    y = torch.nn.functional.one_hot(torch.tensor([0, 1, 0, 1, 1, 0]), 2).float()
+    wrong = 1 - y
+    eps = torch.rand(6, 1, 1, 1, generator=g)
+    plain, _ = wgan_gp_critic_loss(critic, real, fake, y, eps, 0.0)
+    loss, logs = wgan_gp_critic_loss(critic, real, fake, y, eps, 0.0, wrong_labels=wrong, mismatch_weight=0.5)
+    s_real, s_fake, s_wrong = critic(real, y).mean(), critic(fake, y).mean(), critic(real, wrong).mean()
+    torch.testing.assert_close(plain, s_fake - s_real)
+    torch.testing.assert_close(loss, 0.5 * s_fake + 0.5 * s_wrong - s_real)
+    assert logs["label_margin"] == pytest.approx((s_real - s_wrong).item(), abs=1e-5)
+
+
 def test_gp_training_drives_gradient_norm_to_one():
     torch.manual_seed(0)
     critic = nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))

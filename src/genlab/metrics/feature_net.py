@@ -6,7 +6,8 @@ its own small feature network per image domain, once, deterministically, in well
 minute on a CPU, and caches it:
 
     get_feature_net("faces", 64, 3)        # procedural faces: attributes + face properties
-    get_feature_net("digits", 28, 1)       # MNIST (shared copy) if present, else sklearn digits
+    get_feature_net("digits", 28, 1)       # scikit-learn's 8x8 digits (embedded), upscaled
+    get_feature_net("mnist", 28, 1)        # MNIST (the shared copy)
     get_feature_net("path/to/folder", 64, 3)   # a labelled image folder (or IDX files)
 
 The network is the engine's CNN classifier (models/classifier.py); features are its
@@ -31,8 +32,11 @@ Domains:
   copies (pixel noise, blotchy low-resolution noise, blur): a plain network reads a little
   noise around the eyes as glasses (at 32 px, noise of std 0.05 turned 33% of glasses-free
   faces into "glasses"), and generated images always carry some noise.
-- "digits" / "mnist": the 10 digit labels (cross-entropy); MNIST's shared t10k file (first
-  8,000 images; the last 2,000 are its accuracy check) when present, else sklearn digits.
+- "digits": the 10 digit labels (cross-entropy) of scikit-learn's 8x8 digits (1,437 train, 360
+  held out), the embedded data set, so its numbers are the same on every machine.
+- "mnist": the 10 labels of MNIST's shared t10k file (first 8,000 images; the last 2,000 are
+  its accuracy check). Two networks, not one that silently switches: a digits-trained network
+  judges upscaled 8x8 digits, an MNIST-trained one MNIST.
 - "fashion-mnist": the 10 labels, from the system's IDX files.
 - a path: an image folder's sub-folder labels (or an IDX pair's labels). A folder with a
   single class carries no labels to learn from, so it falls back to the faces network at
@@ -276,12 +280,14 @@ def _classes_data(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: 
     return _Data(resize(x, work), y.long(), x_val, y_val.long(), heads, source)
 
 
-def _digits_data(size: int, channels: int, work: int) -> _Data:
+def _digits_data(size: int, channels: int, work: int, mnist: bool) -> _Data:
     from ..recipes.image_data import find_mnist, load_digits_tensors, load_idx_tensors
 
     names = [str(i) for i in range(10)]
-    folder = find_mnist()
-    if folder is not None:
+    if mnist:
+        folder = find_mnist()
+        if folder is None:
+            raise DataError("mnist not found (expected ../shared/data/images/mnist)")
         x, y, p = load_idx_tensors(folder, size, channels)[0]
         k = 2000 if len(x) >= 4000 else max(1, len(x) // 5)
         return _classes_data(x[:-k], y[:-k], x[-k:], y[-k:], names, work,
@@ -426,7 +432,7 @@ def _domain_data(domain: str, size: int, channels: int, work: int, steps: int | 
     if domain == "faces":
         return "faces", _faces_data(size, channels, work, steps)
     if domain in ("digits", "mnist"):
-        return "digits", _digits_data(size, channels, work)
+        return "digits", _digits_data(size, channels, work, mnist=domain == "mnist")
     if domain == "fashion-mnist":
         from ..data.idx import find_fashion_mnist
 
@@ -462,7 +468,7 @@ def _cache_file(domain: str, size: int, channels: int, steps: int | None, robust
                 ) -> tuple[Path, str]:
     """(file, the domain actually trained) — single-class folders map to the faces file."""
     if domain in ("faces", "digits", "mnist", "fashion-mnist"):
-        name = "digits" if domain == "mnist" else domain
+        name = domain
     else:
         path = Path(domain)
         if not path.exists():
@@ -481,15 +487,13 @@ def get_feature_net(domain: str, size: int, channels: int, steps: int | None = N
     robust=True: the network trained on degraded images (see `degrade`), cached separately.
     """
     domain = str(domain)
-    if domain == "mnist":
-        domain = "digits"  # one digits network: MNIST when the shared copy exists
-    elif domain not in ("faces", "digits", "fashion-mnist") and _single_class_folder(Path(domain)):
+    if domain not in ("faces", "digits", "mnist", "fashion-mnist") and _single_class_folder(Path(domain)):
         domain = "faces"   # nothing to learn from one class: use the faces network
     path, _ = _cache_file(domain, size, channels, steps, robust)
     if path.is_file():
         try:
             net = FeatureNet.load(path)
-            if _is_current(net, steps):
+            if _is_current(net, steps, domain):
                 return net
         except Exception:  # unreadable or old file: train again
             pass
@@ -506,11 +510,15 @@ def get_feature_net(domain: str, size: int, channels: int, steps: int | None = N
     return net
 
 
-def _is_current(net: FeatureNet, steps: int | None) -> bool:
+def _is_current(net: FeatureNet, steps: int | None, domain: str = "") -> bool:
     """A cached network is reused only if made by this format, with the default training
-    length (when no `steps` was asked for) and, for faces, by the current face generator."""
+    length (when no `steps` was asked for), from the data the domain names (older "digits"
+    files were MNIST-trained when MNIST was present) and, for faces, by the current face generator."""
     meta = net.meta
     if meta.get("format") != str(FORMAT_VERSION):
+        return False
+    if domain in ("digits", "mnist") and not meta.get("source", "").startswith(
+            "sklearn" if domain == "digits" else "MNIST"):
         return False
     if steps is None and meta.get("steps") != str(DEFAULT_STEPS.get(meta.get("kind", ""), -1)):
         return False

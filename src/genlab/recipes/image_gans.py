@@ -3,7 +3,9 @@
 gan-mlp and dcgan train with the non-saturating GAN loss (BCE on logits); cgan trains a
 critic with the Wasserstein loss and gradient penalty (Gulrajani et al. 2017), `n_critic`
 critic steps per generator step, labels one-hot into the generator and as constant extra
-channels into the critic.
+channels into the critic. Two additions beyond the book make its default meet its measured
+bar: real images paired with a wrong label count as fakes for the critic (Reed et al. 2016),
+and samples come from an exponential moving average of the generator's weights.
 
 Fixes over the reference books: the N(0, 0.02) init is actually applied (inside the
 model constructors); batches wrap across epochs, so there is never a partial last batch
@@ -45,26 +47,40 @@ def gradient_penalty(scores: torch.Tensor, interp: torch.Tensor) -> torch.Tensor
 
 
 def wgan_gp_critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
-                        eps: torch.Tensor, gp_weight: float, autocast: Any = None
+                        eps: torch.Tensor, gp_weight: float, autocast: Any = None,
+                        wrong_labels: torch.Tensor | None = None, mismatch_weight: float = 0.0
                         ) -> tuple[torch.Tensor, dict[str, float]]:
     """Critic loss E[C(fake)] - E[C(real)] + gp_weight * GP.
 
-    Real, fake and the interpolates go through the critic in ONE forward (DDP allows one
-    forward per backward) and are split afterwards. `fake` must be detached.
+    With wrong_labels and mismatch_weight w > 0 (a conditional critic), real images paired with
+    a wrong label count as fakes too (the matching-aware discriminator of Reed et al. 2016):
+    the "fake" term becomes (1 - w) E[C(fake, y)] + w E[C(real, y_wrong)], which teaches the
+    critic what the label means, not only what a face looks like.
+
+    Real, fake and the interpolates (and the mismatched reals) go through the critic in ONE
+    forward (DDP allows one forward per backward) and are split afterwards. `fake` must be detached.
     """
     n = real.shape[0]
     interp = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
-    x = torch.cat([real, fake, interp])
-    y = None if labels is None else torch.cat([labels, labels, labels])
+    mismatch = labels is not None and wrong_labels is not None and mismatch_weight > 0
+    x = torch.cat([real, fake, interp] + ([real] if mismatch else []))
+    y = None if labels is None else torch.cat([labels, labels, labels] + ([wrong_labels] if mismatch else []))
     import contextlib
 
     with (autocast or contextlib.nullcontext()):
         scores = (critic(x) if y is None else critic(x, y)).float()
-    s_real, s_fake, s_interp = scores[:n], scores[n:2 * n], scores[2 * n:]
+    s_real, s_fake, s_interp = scores[:n], scores[n:2 * n], scores[2 * n:3 * n]
     gp = gradient_penalty(s_interp, interp)
     w_dist = s_real.mean() - s_fake.mean()
-    loss = -w_dist + gp_weight * gp
-    return loss, {"critic_loss": loss.item(), "w_distance": w_dist.item(), "gp": gp.item()}
+    logs = {"w_distance": w_dist.item()}
+    if mismatch:
+        s_wrong = scores[3 * n:]
+        negatives = (1 - mismatch_weight) * s_fake.mean() + mismatch_weight * s_wrong.mean()
+        loss = negatives - s_real.mean() + gp_weight * gp
+        logs["label_margin"] = (s_real.mean() - s_wrong.mean()).item()
+    else:
+        loss = -w_dist + gp_weight * gp
+    return loss, {"critic_loss": loss.item(), **logs, "gp": gp.item()}
 
 
 def bce_gan_step(recipe: Recipe, real: torch.Tensor, z_d: torch.Tensor, z_g: torch.Tensor) -> dict[str, float]:
@@ -362,8 +378,13 @@ class DCGANRecipe(ImageGANRecipe):
 @dataclass
 class CGANConfig(DCGANRecipeConfig):
     attribute: str = "glasses"    # embedded faces: label 1 = has the attribute, 0 = has not
-    n_critic: int = 2             # critic steps per generator step (book: 5)
+    n_critic: int = 5             # critic steps per generator step (book: 5)
     gp_weight: float = 10.0       # gradient-penalty weight (lambda)
+    # > 0: real images with a wrong label count as fakes for the critic (not in the book; without
+    # it the label-channel critic learned the label so slowly that 16 px runs showed the requested
+    # attribute in 84-89% of samples, with it 99.5% after 500 steps: BENCHMARKS.md)
+    mismatch_weight: float = 0.5
+    ema_decay: float = 0.999      # sample from the moving average of the generator
     critic_norm: str = "layer"    # layer | none (no batch norm: it breaks the per-sample penalty)
     image_size: int = 16          # CPU default (the GP's double backward is costly); book: 64
     latent_dim: int = 32
@@ -377,6 +398,8 @@ class CGANConfig(DCGANRecipeConfig):
         super().check()
         if self.n_critic < 1 or self.gp_weight < 0:
             raise ConfigError("invalid config: need n_critic >= 1 and gp_weight >= 0")
+        if not 0.0 <= self.mismatch_weight < 1.0:
+            raise ConfigError("invalid config: mismatch_weight must be in [0, 1)")
         if self.critic_norm not in ("layer", "none"):
             raise ConfigError("invalid config: critic_norm must be layer or none (batch norm breaks the "
                               "gradient penalty)")
@@ -459,8 +482,12 @@ class CGANRecipe(ImageGANRecipe):
         g = self.step_rng(index)
         z = torch.randn(k + 1, c.batch_size, c.latent_dim, generator=g)
         eps = torch.rand(k, c.batch_size, 1, 1, 1, generator=g)
+        # a wrong label for every real image: its own label shifted by 1..n_classes-1
+        shift = torch.randint(1, self.n_classes, (k, c.batch_size), generator=g)
         out = {"real": torch.stack([to_float(self.train_x[i]) for i in idx]),
                "labels": torch.stack([self.one_hot(self.train_y[i]) for i in idx]),
+               "wrong_labels": torch.stack([self.one_hot((self.train_y[i] + self.shard(s)) % self.n_classes)
+                                            for i, s in zip(idx, shift)]),
                "z": torch.stack([self.shard(zz) for zz in z]),
                "eps": torch.stack([self.shard(e) for e in eps])}
         return {key: v.to(self.device) for key, v in out.items()}
@@ -473,7 +500,8 @@ class CGANRecipe(ImageGANRecipe):
             real, y = batch["real"][j], batch["labels"][j]
             with torch.no_grad():  # detached fakes: the critic step must not touch G
                 fake = G(batch["z"][j], y).to(real.dtype)
-            loss, logs = wgan_gp_critic_loss(C, real, fake, y, batch["eps"][j], c.gp_weight, self.autocast())
+            loss, logs = wgan_gp_critic_loss(C, real, fake, y, batch["eps"][j], c.gp_weight, self.autocast(),
+                                             batch["wrong_labels"][j], c.mismatch_weight)
             self.optimize("critic", loss)
         y = batch["labels"][-1]
         with self.autocast():
