@@ -1,10 +1,16 @@
 """Shared test fixtures."""
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture
@@ -26,3 +32,17 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def torchrun() -> Callable[..., subprocess.CompletedProcess]:
+    """torchrun(*genlab_args, nproc=2): `python -m torch.distributed.run ... -m genlab ARGS` on
+    a free local port, one thread per process; returns the finished process (text output)."""
+    def run(*args: str, nproc: int = 2, timeout: float = 600) -> subprocess.CompletedProcess:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={nproc}",
+               f"--master_port={port}", "-m", "genlab", *args]
+        return subprocess.run(cmd, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=timeout)
+    return run

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -64,21 +63,13 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     assert strip(RunDir(cut).read_metrics()) == strip(RunDir(full).read_metrics())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_torchrun_two_processes_matches_single_process(tmp_path):
+def test_torchrun_two_processes_matches_single_process(tmp_path, torchrun):
     sets = ["--set", "arch=mlp", "--set", "max_steps=60", "--set", "log_every=10", "--set", "eval_every=0",
             "--set", "batch_size=64", "--no-progress"]
     single, multi = tmp_path / "single", tmp_path / "multi"
     subprocess.run(genlab_cmd("train", "classifier", "--out", str(single), *sets), env=ENV, check=True,
                    capture_output=True)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           f"--master_port={_free_port()}", "-m", "genlab", "train", "classifier", "--out", str(multi), *sets]
-    out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+    out = torchrun("train", "classifier", "--out", str(multi), *sets)
     assert out.returncode == 0, out.stderr[-2000:]
     losses = lambda run: [r["loss"] for r in RunDir(run).read_metrics() if r.get("kind") == "train"]  # noqa: E731
     a, b = losses(single), losses(multi)

@@ -43,6 +43,27 @@ def test_train_evaluate_sample(text_file, tmp_path):
     assert (tmp_path / "run" / "samples" / "samples.txt").is_file()
 
 
+def test_ddp_matches_one_process_and_accumulation_trains(text_file, tmp_path, torchrun):
+    from genlab.engine.rundir import RunDir
+
+    sets = [f"--data={text_file}", "--no-progress", "--set", "n_layer=1", "--set", "n_head=2", "--set", "n_embd=32",
+            "--set", "block_size=16", "--set", "batch_size=8", "--set", "max_steps=12", "--set", "log_every=2",
+            "--set", "eval_every=0", "--set", "save_every=0", "--set", "novelty_samples=0", "--set", "lr=1e-2"]
+    assert main(["train", "gpt", "--out", str(tmp_path / "one"), *sets]) == 0
+    out = torchrun("train", "gpt", "--out", str(tmp_path / "two"), *sets)
+    assert out.returncode == 0, out.stderr[-2000:]
+    losses = lambda run: [r["loss"] for r in RunDir(run).read_metrics() if r.get("kind") == "train"]  # noqa: E731
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(one) == len(two) == 6
+    for a, b in zip(one, two):   # the same global batches; DDP averages the two halves' gradients
+        assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (one, two)
+    # gradient accumulation: 2 micro-batches of 4 per step, through the same trainer
+    assert main(["train", "gpt", "--out", str(tmp_path / "acc"), *sets, "--set", "batch_size=4",
+                 "--set", "grad_accum=2"]) == 0
+    acc = losses(tmp_path / "acc")
+    assert len(acc) == 6 and acc[-1] < acc[0]
+
+
 def test_resume_is_exact(text_file, tmp_path, monkeypatch):
     cfg = {**TINY, "novelty_samples": 0, "max_steps": 20, "dropout": 0.1}
     genlab.train("gpt", data=text_file, overrides=cfg, out=tmp_path / "a", progress=False)
