@@ -15,6 +15,7 @@ returns logits and the loss applies the sigmoid (numerically stable).
 """
 from __future__ import annotations
 
+import abc
 import copy
 import dataclasses
 import math
@@ -177,9 +178,9 @@ class ImageGANRecipe(Recipe):
         return {k: v.to(self.device) for k, v in out.items()}
 
     # -- model ---------------------------------------------------------------------------------
+    @abc.abstractmethod
     def build_networks(self) -> dict[str, nn.Module]:
         """The trained networks: "generator" and "discriminator" or "critic"."""
-        raise NotImplementedError
 
     def build_modules(self) -> dict[str, nn.Module]:
         modules = self.build_networks()
