@@ -194,6 +194,12 @@ class ImageGANRecipe(Recipe):
         if "generator_ema" in self.modules:
             ema_update(self.modules["generator_ema"], self.modules["generator"], ema_decay(step, self.config.ema_decay))
 
+    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        """gan-mlp and dcgan: one non-saturating D then G update (cgan has its own WGAN-GP step)."""
+        logs = bce_gan_step(self, batch["real"], batch["z_d"], batch["z_g"])
+        self.update_ema(step)
+        return logs
+
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
         betas = (c.beta1, c.beta2)
@@ -328,11 +334,6 @@ class MLPGANRecipe(ImageGANRecipe):
 
         return dataclasses.replace(c, dataset="fashion-mnist" if find_fashion_mnist() else "digits")
 
-    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        logs = bce_gan_step(self, batch["real"], batch["z_d"], batch["z_g"])
-        self.update_ema(step)
-        return logs
-
 
 # ---------------------------------------------------------------------------------------------
 # dcgan
@@ -366,11 +367,6 @@ class DCGANRecipe(ImageGANRecipe):
         torch.manual_seed(c.seed)
         cfg = DCGANConfig(c.image_size, c.channels, c.latent_dim, 0, c.g_width, c.d_width, "batch")
         return {"generator": DCGANGenerator(cfg), "discriminator": DCGANDiscriminator(cfg)}
-
-    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        logs = bce_gan_step(self, batch["real"], batch["z_d"], batch["z_g"])
-        self.update_ema(step)
-        return logs
 
 
 # ---------------------------------------------------------------------------------------------
