@@ -1,0 +1,191 @@
+"""What `generate()` returns: a few typed results that every consumer understands.
+
+A recipe's `generate(opts)` returns one of these; `Run.sample`, the CLI and the server use
+only this interface and never ask which recipe made it:
+
+    out = run.sample(n=8)         # an Output
+    out.to_files(folder)          # PNG / CSV / text files, returns their paths
+    out.to_json()                 # a JSON-friendly dict (what an HTTP API returns)
+    out.summary()                 # what `genlab sample` prints (the texts themselves for text)
+
+New families add a type here (MIDI, translations, ...) rather than a new branch in a consumer.
+Outputs hold plain numpy arrays and Python values, never tensors on a device, so they can
+cross threads and processes.
+"""
+from __future__ import annotations
+
+import abc
+import base64
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Output(abc.ABC):
+    kind: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        """Write the result into `out_dir` (created if needed); return the paths written."""
+
+    @abc.abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable form, tagged with `kind`."""
+
+    def summary(self) -> str:
+        """A short human-readable description for the terminal."""
+        return f"{self.kind} output"
+
+
+@dataclass
+class Texts(Output):
+    """n generated texts. `texts[i]` is the full text (prompt + continuation) as users read it;
+    `completions[i]` is the continuation alone, which is what an API returns."""
+
+    kind: ClassVar[str] = "texts"
+    texts: list[str]
+    completions: list[str] = field(default_factory=list)
+    prompt: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: list[int] = field(default_factory=list)
+    finish_reasons: list[str] = field(default_factory=list)  # "length" | "eos" | "stop"
+    name: str = "samples"
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        if not self.completions:
+            self.completions = [t[len(self.prompt):] if t.startswith(self.prompt) else t for t in self.texts]
+        if not self.completion_tokens:
+            self.completion_tokens = [0] * n
+        if not self.finish_reasons:
+            self.finish_reasons = ["length"] * n
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        from .engine.io import write_text
+
+        out = Path(out_dir)
+        paths = []
+        for i, text in enumerate(self.texts, 1):
+            path = out / f"{self.name}-{i:02d}.txt"
+            write_text(path, text if text.endswith("\n") else text + "\n")
+            paths.append(path)
+        return paths
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "prompt": self.prompt, "texts": self.texts, "completions": self.completions,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "finish_reasons": self.finish_reasons}
+
+    def summary(self) -> str:
+        rule = "\n" + "-" * 72 + "\n"
+        return rule.join(self.texts)
+
+
+@dataclass
+class Images(Output):
+    """Images as uint8 (N, H, W, C), laid out as a grid of `ncol` columns when written.
+
+    `labels[i]` names what image i was asked to be (a class, an attribute) or is None;
+    `row_labels` / `col_labels` caption the grid (e.g. one row per class, one column per
+    interpolation step)."""
+
+    kind: ClassVar[str] = "images"
+    images: np.ndarray
+    labels: list[str | None] = field(default_factory=list)
+    ncol: int = 0
+    row_labels: list[str] = field(default_factory=list)
+    col_labels: list[str] = field(default_factory=list)
+    name: str = "samples"
+
+    def __post_init__(self) -> None:
+        a = np.asarray(self.images)
+        if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] not in (1, 3, 4):
+            raise ValueError(f"Images expects uint8 (N, H, W, C) with C in 1, 3, 4; got {a.dtype} {a.shape}")
+        self.images = a
+        if not self.labels:
+            self.labels = [None] * len(a)
+        if self.ncol <= 0:
+            self.ncol = max(1, int(round(np.sqrt(len(a)))))
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        from .data.images import save_image_grid
+
+        return [save_image_grid(self.images, Path(out_dir) / f"{self.name}.png", nrow=self.ncol)]
+
+    def png_bytes(self, i: int) -> bytes:
+        """Image i alone as PNG bytes."""
+        from PIL import Image
+
+        a = self.images[i]
+        buf = io.BytesIO()
+        Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(buf, format="PNG")
+        return buf.getvalue()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "shape": list(self.images.shape), "labels": self.labels,
+                "png_base64": [base64.b64encode(self.png_bytes(i)).decode() for i in range(len(self.images))]}
+
+    def summary(self) -> str:
+        n, h, w, c = self.images.shape
+        return f"{n} images of {w}x{h}x{c}"
+
+
+@dataclass
+class Points(Output):
+    """Rows of numbers with named columns: points on a curve (x, y), integers (value), ..."""
+
+    kind: ClassVar[str] = "points"
+    values: np.ndarray
+    columns: list[str]
+    name: str = "points"
+    plot: Any = None  # optional callable(values, path) -> Path that draws the picture users open
+
+    def __post_init__(self) -> None:
+        a = np.asarray(self.values)
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2 or a.shape[1] != len(self.columns):
+            raise ValueError(f"Points: values of shape {a.shape} do not match columns {self.columns}")
+        self.values = a
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        from .engine.io import write_text
+
+        out = Path(out_dir)
+        csv = out / f"{self.name}.csv"
+        fmt = (lambda v: str(int(v))) if self.values.dtype.kind in "iu" else (lambda v: f"{v:.6g}")
+        write_text(csv, ",".join(self.columns) + "\n"
+                   + "".join(",".join(fmt(v) for v in row) + "\n" for row in self.values))
+        paths = [csv]
+        if self.plot is not None:
+            paths.insert(0, self.plot(self.values, out / f"{self.name}.png"))
+        return paths
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "columns": self.columns, "values": self.values.tolist()}
+
+    def summary(self) -> str:
+        return f"{len(self.values)} rows of ({', '.join(self.columns)})"
+
+
+@dataclass
+class Bundle(Output):
+    """Several named outputs from one call (e.g. samples plus a denoising strip)."""
+
+    kind: ClassVar[str] = "bundle"
+    parts: dict[str, Output]
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        return [p for part in self.parts.values() for p in part.to_files(out_dir)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "parts": {k: v.to_json() for k, v in self.parts.items()}}
+
+    def summary(self) -> str:
+        return "; ".join(f"{k}: {v.summary()}" for k, v in self.parts.items())
+
+
+__all__ = ["Output", "Texts", "Images", "Points", "Bundle"]
