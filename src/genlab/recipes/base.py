@@ -21,6 +21,7 @@ from torch import nn
 from ..engine.config import TrainConfig
 from ..engine.distributed import DistInfo
 from ..errors import ConfigError, TrainingDiverged
+from ..outputs import Output
 
 
 @dataclass
@@ -90,12 +91,12 @@ class Recipe(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def generate(self, opts: SampleOptions) -> Any:
-        """Samples as Python objects (tensors, text, arrays)."""
+    def generate(self, opts: SampleOptions) -> Output:
+        """Samples as one typed result (genlab.outputs: Texts, Images, Points, Bundle, ...)."""
 
-    @abc.abstractmethod
     def write_samples(self, out_dir: Path, opts: SampleOptions) -> list[Path]:
         """Samples as files (PNG, text, MIDI) in out_dir; returns the paths."""
+        return self.generate(opts).to_files(out_dir)
 
     # -- recipe: files beside the weights (tokenizers, vocabularies) ---------------------
     def save_artifacts(self, run_dir: Path) -> None:
