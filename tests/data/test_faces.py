@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import genlab.data.faces as faces_mod
-from genlab.data.faces import ATTRIBUTES, FacesDataset, load_faces, render_faces, to_tensor
+from genlab.data.faces import ATTRIBUTES, FacesDataset, load_faces, render_faces
+from genlab.data.images import to_tensor
 from genlab.errors import DataError
 
 A = {name: i for i, name in enumerate(ATTRIBUTES)}
@@ -182,8 +183,8 @@ def test_dataset_and_to_tensor(tmp_path):
     images, attrs = render_faces(range(6), seed=5, size=32)
     assert torch.equal(ds.labels, torch.from_numpy(attrs))
     assert torch.allclose(ds.images, to_tensor(images))
-    t = to_tensor(np.array([[[0, 255, 51]]], np.uint8))
-    assert t.shape == (3, 1, 1) and torch.allclose(t.flatten(), torch.tensor([-1.0, 1.0, -0.6]))
+    t = to_tensor(np.array([[[[0, 255, 51]]]], np.uint8))
+    assert t.shape == (1, 3, 1, 1) and torch.allclose(t.flatten(), torch.tensor([-1.0, 1.0, -0.6]))
 
 
 @pytest.mark.parametrize("call", [
@@ -200,6 +201,7 @@ def test_dataset_and_to_tensor(tmp_path):
     lambda: render_faces([0, 1], attributes={"glasses": [1, 0, 1]}),
     lambda: render_faces([0], attributes={"glasses": 2}),
     lambda: to_tensor(np.zeros((4, 4), np.uint8)),
+    lambda: to_tensor(np.zeros((2, 4, 4, 3), np.float32)),
 ])
 def test_user_errors(call):
     with pytest.raises(DataError):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import genlab
 from genlab.models.autoencoder import (VARIANTS, AEConfig, Autoencoder, ConvVAE, VAEConfig, kl_divergence,
                                        reconstruction_nll, sparsity_kl)
-from genlab.recipes.image_data import load_digits_tensors
+from genlab.data.image_datasets import load_digits_tensors
 
 TINY = {"image_size": 8, "eval_every": 0, "save_every": 0, "log_every": 5, "batch_size": 32}
 

@@ -16,10 +16,10 @@ REGISTRY: dict[str, str] = {
     "lstm-lm": "lstm_lm:LSTMRecipe",
     "gan-mlp": "image_gans:MLPGANRecipe",
     "dcgan": "image_gans:DCGANRecipe",
-    "cgan": "image_gans:CGANRecipe",
+    "cgan": "cgan:CGANRecipe",
     "cyclegan": "cyclegan:CycleGANRecipe",
     "autoencoder": "autoencoders:AutoencoderRecipe",
-    "vae": "autoencoders:VAERecipe",
+    "vae": "vae:VAERecipe",
 }
 
 
