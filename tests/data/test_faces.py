@@ -167,7 +167,9 @@ def test_cache_round_trip(tmp_path, monkeypatch):
 def test_cache_unwritable_is_skipped(tmp_path, monkeypatch):
     def refuse(*a, **k):
         raise PermissionError("read-only file system")
-    monkeypatch.setattr(faces_mod.tempfile, "mkstemp", refuse)
+    from genlab.engine import io as gio
+
+    monkeypatch.setattr(gio.tempfile, "mkstemp", refuse)   # the cache goes through engine.io's atomic writer
     images, _ = load_faces(2, size=16, cache_dir=tmp_path)
     assert images.shape == (2, 16, 16, 3) and not list(tmp_path.iterdir())
 
