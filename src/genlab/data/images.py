@@ -330,7 +330,7 @@ def labelled_grid(images: Any, ncol: int = 8, labels: list[str | None] | None = 
     cap_h = (max(x.count("\n") + 1 for x in captions) * line + 2) if captions else 0
     gap = 4
     left = (max(_text_size(font, r)[0] for r in row_labels) + 2 * gap) if row_labels else gap
-    top = (line + gap if title else gap) + (line if col_labels else 0)
+    top = (line + 2 * gap if title else gap) + (line if col_labels else 0)
     width = left + ncol * (cw + gap)
     if title:
         width = max(width, _text_size(font, title)[0] + 2 * gap)
