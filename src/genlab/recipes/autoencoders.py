@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..models.autoencoder import VARIANTS, AEConfig, Autoencoder, raw_to_image, sparsity_kl
 from ..outputs import Images
 from .base import SampleOptions
-from .image_base import ImageAEConfig, ImageRecipe, in_chunks, stacked_rows
+from .image_base import ImageAEConfig, ImageRecipe, check_sample, in_chunks, stacked_rows
 
 # Per-variant defaults when `hidden` / `latent_dim` are left empty / 0.
 _VARIANT_HIDDEN = {"dense": [200], "stacked": [300, 150], "tied": [300, 150], "conv": [],
@@ -40,9 +40,6 @@ class AutoencoderConfig(ImageAEConfig):
     sparsity_target: float = 0.1    # rho
     max_steps: int = 3000
     batch_size: int = 128
-    lr: float = 1e-3
-    eval_every: int = 500
-    save_every: int = 1000
 
     def check(self) -> None:
         self.check_common()
@@ -75,10 +72,9 @@ class AutoencoderSample(SampleOptions):
     #                                 drawn from a Gaussian fitted to held-out codes)
 
     def check(self) -> None:
+        check_sample(self)
         if self.mode not in ("reconstruct", "random"):
             raise ConfigError("invalid sample option: mode must be reconstruct or random")
-        if self.n < 1:
-            raise ConfigError("invalid sample option: n must be >= 1")
 
 
 class AutoencoderRecipe(ImageRecipe):
@@ -86,16 +82,13 @@ class AutoencoderRecipe(ImageRecipe):
     summary = "image autoencoders (dense 784-200-20, stacked, tied, conv, denoising, sparse); reconstruction error"
     default_data = "sklearn's 8x8 digits upscaled to 28x28 (dataset=mnist|fashion-mnist|faces, or an image folder)"
     Config = AutoencoderConfig
+    network = Autoencoder
     Sample = AutoencoderSample
     presets = {
         # The reference text's dense digit autoencoder at full size: MNIST, 784-200-20, ~50 epochs.
         "book": {"variant": "dense", "hidden": [200], "latent_dim": 20, "dataset": "mnist",
                  "batch_size": 64, "lr": 1e-3, "max_steps": 40000, "eval_every": 2000, "save_every": 2000},
     }
-
-    def build_modules(self) -> dict[str, nn.Module]:
-        torch.manual_seed(self.config.seed)
-        return {"model": Autoencoder(self.config.model_config())}
 
     def batch(self, index: int) -> dict[str, torch.Tensor]:
         c = self.config

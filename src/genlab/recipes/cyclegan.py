@@ -28,7 +28,7 @@ from ..models.cyclegan import CycleDiscriminators, CycleGANConfig, CycleGenerato
 from ..models.losses import cycle_losses, lsgan_loss
 from ..outputs import Bundle
 from .base import SampleOptions
-from .image_base import ImageRecipe
+from .image_base import ImageRecipe, check_sample
 
 B_STREAM = 2_000_003     # step_rng stream of domain B's epoch permutations (A uses batch_indices' own)
 POOL_STREAM = 7          # step_rng stream of the image pools' draws
@@ -90,8 +90,7 @@ class CycleSample(SampleOptions):
     direction: str = "AtoB"       # AtoB | BtoA
 
     def check(self) -> None:
-        if self.n < 1:
-            raise ConfigError(f"sample n must be >= 1, got {self.n}")
+        check_sample(self)
         if self.direction not in ("AtoB", "BtoA"):
             raise ConfigError(f"direction must be AtoB or BtoA, got {self.direction!r}")
 

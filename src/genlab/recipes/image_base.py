@@ -41,6 +41,12 @@ class ImageRecipe(Recipe):
     domain: str = ""      # the feature net's domain: faces, digits, mnist, fashion-mnist or a data path
     # EMA module name -> the trained module it follows (built by with_ema, moved by update_ema)
     ema_of: ClassVar[dict[str, str]] = {}
+    # one-network recipes (autoencoder, vae): the network class, built from config.model_config()
+    network: ClassVar[Any] = None
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        torch.manual_seed(self.config.seed)
+        return {"model": self.network(self.config.model_config())}
 
     # -- data ---------------------------------------------------------------------------------------
     def load_images(self, config: Any = None) -> ImageData:
@@ -191,6 +197,9 @@ class ImageAEConfig(TrainConfig):
     recon_loss: str = "auto"        # auto | bce | mse (auto: bce for 1-channel data, mse for RGB)
     eval_batch: int = 500
     eval_images: int = 2000         # held-out images used by evaluate (0 = all)
+    lr: float = 1e-3
+    eval_every: int = 500
+    save_every: int = 1000
 
     def check_common(self) -> None:
         if self.dataset not in DATASETS:

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..models.autoencoder import ConvVAE, VAEConfig, kl_divergence, raw_to_image, reconstruction_nll, vae_stages
 from ..outputs import Images
 from .base import SampleOptions
-from .image_base import ImageAEConfig, ImageRecipe, in_chunks, stacked_rows, steps_labels
+from .image_base import ImageAEConfig, ImageRecipe, check_sample, in_chunks, stacked_rows, steps_labels
 
 ELBO_SEED = 1234        # the posterior samples of the held-out ELBO estimate (fixed: comparable runs)
 DIRECTION_IMAGES = 4000  # training images whose codes define an attribute direction
@@ -47,9 +47,6 @@ class VAERecipeConfig(ImageAEConfig):
     feature_steps: int = 0          # feature-net training steps (0 = its default; tests use tiny values)
     max_steps: int = 2000
     batch_size: int = 64
-    lr: float = 1e-3
-    eval_every: int = 500
-    save_every: int = 1000
 
     def check(self) -> None:
         self.check_common()
@@ -77,10 +74,11 @@ class VAESample(SampleOptions):
     strength: float = 1.0           # arithmetic: z + strength * (mean z | attr - mean z | not attr)
 
     def check(self) -> None:
+        check_sample(self)
         if self.mode not in ("prior", "reconstruct", "interpolate", "arithmetic"):
             raise ConfigError("invalid sample option: mode must be prior, reconstruct, interpolate or arithmetic")
-        if self.n < 1 or self.steps < 2 or self.temperature < 0:
-            raise ConfigError("invalid sample option: need n >= 1, steps >= 2, temperature >= 0")
+        if self.temperature < 0:
+            raise ConfigError("invalid sample option: temperature must be >= 0")
 
 
 class VAERecipe(ImageRecipe):
@@ -88,6 +86,7 @@ class VAERecipe(ImageRecipe):
     summary = "convolutional VAE (correct KL, beta); prior samples, interpolation, attribute arithmetic; ELBO, FID"
     default_data = "procedural 32x32 faces with attributes (dataset=digits|mnist|fashion-mnist, or an image folder)"
     Config = VAERecipeConfig
+    network = ConvVAE
     Sample = VAESample
     presets = {
         # The reference text's face VAE at full size (64x64 RGB, 100-d latent), long training.
@@ -97,10 +96,6 @@ class VAERecipe(ImageRecipe):
         "mnist": {"dataset": "mnist", "image_size": 28, "channels": 1, "latent_dim": 16, "width": 32,
                   "recon_loss": "bce", "max_steps": 2000, "batch_size": 64},
     }
-
-    def build_modules(self) -> dict[str, nn.Module]:
-        torch.manual_seed(self.config.seed)
-        return {"model": ConvVAE(self.config.model_config())}
 
     def batch(self, index: int) -> dict[str, torch.Tensor]:
         c = self.config
