@@ -32,6 +32,7 @@ from .image_base import ImageRecipe, check_sample
 
 B_STREAM = 2_000_003     # step_rng stream of domain B's epoch permutations (A uses batch_indices' own)
 POOL_STREAM = 7          # step_rng stream of the image pools' draws
+FACES_SEED = 0           # the procedural faces every faces recipe uses
 
 
 @dataclass
@@ -103,7 +104,8 @@ class CycleGANRecipe(ImageRecipe):
     Config = CycleConfig
     Sample = CycleSample
     presets = {"book": {"image_size": 256, "g_width": 64, "n_blocks": 9, "d_width": 64, "d_layers": 3,
-                        "input_skip": False, "upsample": "transpose", "batch_size": 1, "lr": 2e-4, "epochs": 100, "n_train": 1000}}
+                        "input_skip": False, "upsample": "transpose", "batch_size": 1, "lr": 2e-4, "epochs": 100,
+                        "n_train": 1000}}
 
     def build_modules(self) -> dict[str, nn.Module]:
         c = self.config
@@ -143,7 +145,7 @@ class CycleGANRecipe(ImageRecipe):
         n, m, size = c.n_train, c.n_val, max(c.image_size, 16)
 
         def faces(start: int, count: int, value: bool) -> torch.Tensor:
-            imgs, _ = render_faces(np.arange(start, start + count), seed=0, size=size,
+            imgs, _ = render_faces(np.arange(start, start + count), seed=FACES_SEED, size=size,
                                    attributes={c.attribute: value})
             return resize_uint8(to_nchw_uint8(imgs, c.channels), c.image_size)
 

@@ -47,6 +47,7 @@ from .image_base import ImageRecipe
 VAL_LOSS_SEED = 1234     # timesteps and noise of the held-out loss (fixed: comparable evaluations)
 FID_REFERENCE = 1000     # held-out images FID/KID compare the samples with (at most)
 DDIM_DEFAULT_STEPS = 50  # sampler=ddim with steps=0
+EVAL_SEED = 0            # the noise of the samples evaluation scores (fixed: comparable evaluations)
 
 
 @dataclass
@@ -317,10 +318,11 @@ class DiffusionRecipe(ImageRecipe):
         cols = min(opts.strip, len(ts)) if opts.strip > 0 else 0
         keep = tuple(ts[round(i * (len(ts) - 1) / max(cols - 1, 1))] for i in range(cols - 1)) if cols > 1 else ()
         images, kept = self.sample_images(opts, labels, keep=keep)
-        steps = opts.steps or (len(ts))
+        steps = opts.steps or len(ts)
         how = f"{opts.sampler}, {steps} steps" + (f", guidance {opts.guidance_scale:g}" if labels is not None else "")
         captions = [self.class_names[int(y)] for y in labels] if labels is not None else []
-        parts = {"samples": self.picture(images, ncol=ncol, labels=captions, title=f"diffusion samples ({how})")}
+        title = f"diffusion samples ({how})" + ("; under each: the requested class" if captions else "")
+        parts = {"samples": self.picture(images, ncol=ncol, labels=captions, title=title)}
         if cols > 1:
             rows = min(opts.strip_rows, opts.n)
             strip = torch.stack([kept[t][:rows] for t in keep] + [images[:rows]], dim=1)
@@ -392,7 +394,7 @@ class DiffusionRecipe(ImageRecipe):
     def evaluate(self) -> dict[str, float]:
         self.load_data_once()
         c = self.config
-        opts = DiffusionSample(n=c.eval_samples, seed=0, sampler="ddim", steps=c.eval_steps, eta=1.0,
+        opts = DiffusionSample(n=c.eval_samples, seed=EVAL_SEED, sampler="ddim", steps=c.eval_steps, eta=1.0,
                                guidance_scale=c.eval_guidance, strip=0)
         return {"val_loss": self.val_loss(), **self.sample_quality(opts)}
 

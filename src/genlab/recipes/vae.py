@@ -183,7 +183,8 @@ class VAERecipe(ImageRecipe):
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         model = self.modules["model"]
-        return torch.cat(in_chunks(lambda b: model.encode(b.to(self.device))[0].float().cpu(), x, self.config.eval_batch))
+        mus = in_chunks(lambda b: model.encode(b.to(self.device))[0].float().cpu(), x, self.config.eval_batch)
+        return torch.cat(mus)
 
     def _attribute_mask(self, attribute: str, labels: torch.Tensor) -> torch.Tensor:
         names = self.data.label_names
