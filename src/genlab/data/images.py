@@ -283,6 +283,7 @@ def set_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
 # nearest-neighbour (no smoothing invents detail), captions for rows, columns and cells.
 # ---------------------------------------------------------------------------------------------
 MIN_CELL = 64        # px: a cell's side in the labelled picture is at least this (16 px faces x4)
+MIN_ROW = 256        # px: and a row of cells at least this wide (a strip of 3 faces is not a thumbnail)
 PADDING = 2          # px between cells of the native grid
 
 
@@ -305,8 +306,8 @@ def image_grid(images: Any, ncol: int = 8, padding: int = PADDING) -> np.ndarray
 def labelled_grid(images: Any, ncol: int = 8, labels: list[str | None] | None = None,
                   row_labels: list[str] | None = None, col_labels: list[str] | None = None, title: str = "",
                   highlight: list[bool] | None = None, min_cell: int = MIN_CELL) -> np.ndarray:
-    """The picture users open: images (as in `image_grid`) scaled up by nearest neighbour so each
-    cell is at least `min_cell` px, on white, with a title line, row labels on the left, column
+    """The picture users open: images (as in `image_grid`) scaled up by an integer factor (nearest
+    neighbour) so each cell is at least `min_cell` px and a row at least MIN_ROW px, on white, with a title line, row labels on the left, column
     labels on top and a caption under each cell (`labels`, multi-line with "\\n"; red where
     `highlight`). Returns uint8 RGB (H, W, 3)."""
     from PIL import Image, ImageDraw
@@ -318,10 +319,10 @@ def labelled_grid(images: Any, ncol: int = 8, labels: list[str | None] | None = 
     if c == 1:
         a = np.repeat(a, 3, axis=-1)
     a = a[..., :3]
-    s = max(1, -(-min_cell // min(h, w)))
+    ncol = max(1, min(ncol, n))
+    s = max(1, -(-min_cell // min(h, w)), -(-MIN_ROW // (ncol * w)))
     a = a.repeat(s, axis=1).repeat(s, axis=2)
     ch, cw = h * s, w * s
-    ncol = max(1, min(ncol, n))
     nrows = -(-n // ncol)
     labels = [lab for lab in (labels or [])] + [None] * n
     captions = [str(lab) for lab in labels[:n] if lab]
@@ -331,7 +332,10 @@ def labelled_grid(images: Any, ncol: int = 8, labels: list[str | None] | None = 
     gap = 4
     left = (max(_text_size(font, r)[0] for r in row_labels) + 2 * gap) if row_labels else gap
     top = (line + 2 * gap if title else gap) + (line if col_labels else 0)
-    width = left + ncol * (cw + gap)
+    # a column is as wide as its image, or as its widest label or caption line (never overlapping)
+    texts = list(col_labels or []) + [line_ for c_ in captions for line_ in c_.split("\n")]
+    colw = max([cw] + [_text_size(font, t)[0] + gap for t in texts])
+    width = left + ncol * (colw + gap)
     if title:
         width = max(width, _text_size(font, title)[0] + 2 * gap)
     height = top + nrows * (ch + cap_h + gap)
@@ -341,12 +345,12 @@ def labelled_grid(images: Any, ncol: int = 8, labels: list[str | None] | None = 
         draw.text((gap, gap // 2), title, fill="black", font=font)
     for j, text in enumerate((col_labels or [])[:ncol]):
         tw = _text_size(font, text)[0]
-        draw.text((left + j * (cw + gap) + max(0, (cw - tw) // 2), top - line), text, fill="black", font=font)
+        draw.text((left + j * (colw + gap) + max(0, (colw - tw) // 2), top - line), text, fill="black", font=font)
     for r, text in enumerate((row_labels or [])[:nrows]):
         draw.text((gap, top + r * (ch + cap_h + gap) + ch // 2 - line // 2), text, fill="black", font=font)
     for i in range(n):
         r, col = divmod(i, ncol)
-        x, y = left + col * (cw + gap), top + r * (ch + cap_h + gap)
+        x, y = left + col * (colw + gap) + (colw - cw) // 2, top + r * (ch + cap_h + gap)
         canvas.paste(Image.fromarray(a[i]), (x, y))
         if labels[i]:
             red = bool(highlight and i < len(highlight) and highlight[i])
