@@ -171,10 +171,13 @@ def test_python_api_train_load_sample_evaluate(tmp_path):
     run = genlab.train("gan-pattern", overrides={"max_steps": 30, "eval_every": 15}, out=tmp_path / "p",
                        progress=False)
     loaded = genlab.load(run.path)
-    nums = loaded.sample(n=50)
+    nums = loaded.sample(n=50).values[:, 0]
     assert nums.shape == (50,) and nums.min() >= 0 and nums.max() < 100
     metrics = loaded.evaluate()
     assert {"valid_share", "coverage", "score"} <= metrics.keys()
     files = loaded.sample(out=tmp_path / "s", n=100)
+    assert sorted(Path(f).name for f in files) == ["numbers.csv", "numbers.png"]
     assert all(Path(f).exists() for f in files)
-    assert loaded.info()["step"] == 30
+    info = loaded.info()
+    assert info["step"] == 30 and info["config_changes"] == {"max_steps": 30, "eval_every": 15}
+    assert info["best"]["step"] in (15, 30) and isinstance(info["best"]["score"], float)

@@ -36,11 +36,14 @@ def test_train_evaluate_sample(text_file, tmp_path):
     assert m["bits_per_char"] == pytest.approx(m["val_loss"] / math.log(2))  # one char per token
     assert m["longest_copy_chars"] >= 2 and 0 <= m["copied_word_8gram_share"] <= 1
     loaded = genlab.load(tmp_path / "run", device="cpu")
-    a, b = loaded.sample(prompt="the ", n=2, max_new_tokens=12, temperature=0)
+    out = loaded.sample(prompt="the ", n=2, max_new_tokens=12, temperature=0)
+    a, b = out.texts
     assert a == b and a.startswith("the ") and len(a) == 16
+    assert out.completions == [a[4:], b[4:]] and out.completion_tokens == [12, 12] and out.prompt_tokens == 4
     s = loaded.sample(n=3, max_new_tokens=20, seed=1, stop=[". "])
-    assert len(s) == 3 and all(". " not in t for t in s)
-    assert (tmp_path / "run" / "samples" / "samples.txt").is_file()
+    assert len(s.texts) == 3 and all(". " not in t for t in s.texts)
+    assert all(r in ("stop", "length") for r in s.finish_reasons)
+    assert (tmp_path / "run" / "samples" / "sample-01.txt").is_file()
 
 
 def test_ddp_matches_one_process_and_accumulation_trains(text_file, tmp_path, torchrun):
@@ -88,7 +91,7 @@ def test_word_and_bpe_tokens(text_file, tmp_path, kind):
     cfg = {**TINY, "max_steps": 4, "eval_every": 0, "novelty_samples": 1, "tokenizer": kind, "tokenizer_vocab": 300}
     run = genlab.train("gpt", data=text_file, overrides=cfg, out=tmp_path / kind, progress=False)
     assert run.recipe.tokenizer.kind == kind
-    text = genlab.load(tmp_path / kind, device="cpu").sample(prompt="The cat", n=1, max_new_tokens=5)[0]
+    text = genlab.load(tmp_path / kind, device="cpu").sample(prompt="The cat", n=1, max_new_tokens=5).texts[0]
     assert text.lower().startswith("the cat")
 
 
