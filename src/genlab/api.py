@@ -18,7 +18,7 @@ from .engine.trainer import Trainer, resolve_device, set_threads
 from .data.text import check_data_path
 from .errors import ConfigError, RunDirError
 from .outputs import Output
-from .recipes import Recipe, get_recipe
+from .recipes import REGISTRY, Recipe, get_recipe, recipe_entry
 
 
 def build_config(recipe: type[Recipe], preset: str | None = None, config_file: str | Path | None = None,
@@ -105,7 +105,7 @@ class Run:
             "run": str(self.path), "recipe": self.recipe.name,
             "step": train[-1]["step"] if train else 0,
             "parameters": params,
-            "data": saved.get("data") or f"embedded default: {self.recipe.default_data}",
+            "data": saved.get("data") or f"embedded default: {recipe_entry(self.recipe.name).default_data}",
             "last_train": train[-1] if train else None,
             "last_eval": evals[-1] if evals else None,
             "best": json.loads(best_file.read_text()) if best_file.is_file() else None,
@@ -195,12 +195,5 @@ def import_gpt2(src_dir: str | Path, out: str | Path) -> Path:
 
 
 def list_recipes() -> list[dict[str, str]]:
-    from .recipes import REGISTRY
-
-    out = []
-    for name in REGISTRY:
-        cls = get_recipe(name)
-        out.append({"name": name, "summary": cls.summary, "default_data": cls.default_data,
-                    "presets": ", ".join(cls.presets)})
-    return out
-
+    """Name, summary and default data of every recipe (imports no recipe module)."""
+    return [{"name": name, "summary": e.summary, "default_data": e.default_data} for name, e in REGISTRY.items()]

@@ -28,15 +28,13 @@ from ..outputs import Output
 class SampleOptions:
     """Options of `genlab sample`; recipes subclass this to add their own."""
 
-    n: int = 16
-    seed: int = 0
+    n: int = 16                    # samples per call
+    seed: int = 0                  # sampling seed: the same seed and options give the same samples
 
 
 class Recipe(abc.ABC):
     # -- declared by each recipe ------------------------------------------------------
-    name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""            # one line for `genlab list`
-    default_data: ClassVar[str] = ""       # the embedded dataset used without --data
+    name: ClassVar[str] = ""               # the registry's name (its summary lines live there too)
     Config: ClassVar[type[TrainConfig]] = TrainConfig
     Sample: ClassVar[type[SampleOptions]] = SampleOptions
     presets: ClassVar[dict[str, dict[str, Any]]] = {}

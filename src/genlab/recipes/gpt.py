@@ -40,17 +40,17 @@ class GPTTrainConfig(TrainConfig):
     tokenizer_files: str = ""      # gpt2: folder holding GPT-2's vocab.json and merges.txt
     vocab_size: int = 0            # model vocabulary; 0 = the tokenizer's (imports may pad it)
     block_size: int = 128          # context length in tokens
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
-    bias: bool = True
-    tie_weights: bool = True
-    layer_norm_eps: float = 1e-5
+    n_layer: int = 4               # Transformer blocks
+    n_head: int = 4                # attention heads per block (must divide n_embd)
+    n_embd: int = 128              # model width (embedding and residual stream)
+    dropout: float = 0.0           # dropout on attention, residual and embeddings (0 = off)
+    bias: bool = True              # biases in linear layers and LayerNorms (GPT-2: true)
+    tie_weights: bool = True       # output layer shares the token-embedding matrix
+    layer_norm_eps: float = 1e-5   # LayerNorm epsilon
     activation: str = "gelu_tanh"  # gelu_tanh (GPT-2's) | gelu (exact; nanoGPT's, faster on CPU)
     weight_decay: float = 0.1      # AdamW, on 2-D parameters only
-    beta1: float = 0.9
-    beta2: float = 0.99
+    beta1: float = 0.9             # AdamW beta1
+    beta2: float = 0.99            # AdamW beta2
     compile: bool = False          # torch.compile the model for training (measured: no gain on CPU)
     threads: int = 0               # CPU intra-op threads of this process (0 = torch's default, one per core)
     eval_tokens: int = 65536       # validation tokens scored per evaluation (0 = the whole split)
@@ -97,8 +97,6 @@ class GPTSample(LMSample):
 
 class GPTRecipe(LanguageModelRecipe):
     name = "gpt"
-    summary = "GPT (decoder-only Transformer) language model; metrics: val loss, perplexity, bits/char, novelty"
-    default_data = "Python's documentation topics (pydoc_data, ~0.5 MB of English), any .txt file or folder"
     Config = GPTTrainConfig
     Sample = GPTSample
     presets = {

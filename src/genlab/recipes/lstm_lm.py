@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.corpus import DEFAULT_CORPUS_NAME
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, DataError, RunDirError
 from ..metrics.text import novelty_report
@@ -44,10 +43,10 @@ TOKENIZERS = ("char", "word", "bpe")
 class LSTMLMConfig(TrainConfig):
     tokenizer: str = "char"      # char | word | bpe
     vocab_size: int = 2000       # word: most frequent words (0 = all); bpe: merges target; char: ignored
-    n_embd: int = 64
-    hidden: int = 256
-    n_layers: int = 2
-    dropout: float = 0.1
+    n_embd: int = 64             # token-embedding width
+    hidden: int = 256            # LSTM hidden size per layer
+    n_layers: int = 2            # stacked LSTM layers
+    dropout: float = 0.1         # dropout between LSTM layers and before the output layer
     seq_len: int = 64            # truncated-BPTT window, in tokens
     batch_size: int = 32         # parallel streams
     lr: float = 3e-3
@@ -57,7 +56,7 @@ class LSTMLMConfig(TrainConfig):
     save_every: int = 250
     early_stop_metric: str = "val_loss"   # keeps the best checkpoint (patience 0: never stops)
     eval_tokens: int = 100_000   # validation tokens per evaluation (0 = the whole split)
-    eval_streams: int = 16
+    eval_streams: int = 16       # parallel streams the validation split is read in
     novelty_chars: int = 2000    # generated characters for the novelty report (0 = skip it)
     # One thread: token-by-token LSTM steps are tiny, a second thread only adds synchronization
     # (and stalls badly on a busy machine); --set threads=0 restores torch's default.
@@ -84,8 +83,6 @@ class LSTMSample(LMSample):
 
 class LSTMRecipe(LanguageModelRecipe):
     name = "lstm-lm"
-    summary = "LSTM language model (char/word/BPE tokens); metrics: perplexity, bits/char, novelty"
-    default_data = f"{DEFAULT_CORPUS_NAME}, ~465K characters"
     Config = LSTMLMConfig
     Sample = LSTMSample
     presets = {

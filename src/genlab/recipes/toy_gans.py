@@ -61,11 +61,11 @@ def two_adams(recipe: Recipe, betas: tuple[float, float] = (0.5, 0.999)) -> dict
 @dataclass
 class CurveConfig(TrainConfig):
     fn: str = "exp"            # exp (1.08**x, the book's), sin, square, or an expression in x
-    x_min: float = 0.0
-    x_max: float = 50.0
+    x_min: float = 0.0         # left end of the x range
+    x_max: float = 50.0        # right end of the x range
     n_train: int = 2048        # points in the embedded training set
-    latent_dim: int = 2
-    hidden: int = 64
+    latent_dim: int = 2        # noise dimensions fed to the generator
+    hidden: int = 64           # width of the generator (the discriminator is 4x, 2x, 1x this)
     max_steps: int = 3000
     batch_size: int = 128
     lr: float = 5e-4
@@ -73,8 +73,8 @@ class CurveConfig(TrainConfig):
     save_every: int = 500
     early_stop_metric: str = "mse"
     early_stop_patience: int = 10
-    eval_samples: int = 2000
-    coverage_bins: int = 50
+    eval_samples: int = 2000   # generated points scored per evaluation
+    coverage_bins: int = 50    # equal-width x bins for x_coverage
     threads: int = 1
 
     def check(self) -> None:
@@ -90,8 +90,6 @@ class CurveSample(SampleOptions):
 
 class CurveGANRecipe(Recipe):
     name = "gan-curve"
-    summary = "GAN that learns points (x, y) on a curve; metrics: MSE to the curve, x-coverage"
-    default_data = "2,048 points of y = 1.08^x, x in [0, 50] (any fn=... expression)"
     Config = CurveConfig
     Sample = CurveSample
     presets = {"book": {"latent_dim": 2, "hidden": 16, "lr": 5e-4, "batch_size": 128, "max_steps": 10000}}
@@ -211,11 +209,11 @@ def load_points(path: Path) -> np.ndarray:
 @dataclass
 class PatternConfig(TrainConfig):
     multiple: int = 5          # the pattern: multiples of 5 ...
-    low: int = 0
+    low: int = 0               # smallest integer of the pattern
     high: int = 100            # ... in [low, high); also the one-hot width
-    n_train: int = 4096
-    latent_dim: int = 16
-    hidden: int = 128
+    n_train: int = 4096        # integers in the embedded training set
+    latent_dim: int = 16       # noise dimensions fed to the generator
+    hidden: int = 128          # hidden width of generator and discriminator
     pack: int = 4              # PacGAN: the discriminator judges groups of `pack` samples (fights mode collapse)
     gumbel_tau: float = 1.0    # temperature of the Gumbel-softmax draw of fake one-hots
     max_steps: int = 2000
@@ -225,7 +223,7 @@ class PatternConfig(TrainConfig):
     save_every: int = 500
     early_stop_metric: str = "score"
     early_stop_mode: str = "max"
-    eval_samples: int = 4000
+    eval_samples: int = 4000   # generated integers scored per evaluation
     threads: int = 1
 
     def check(self) -> None:
@@ -253,8 +251,6 @@ class Packed(nn.Module):
 
 class PatternGANRecipe(Recipe):
     name = "gan-pattern"
-    summary = "GAN that learns integers with a pattern as one-hot vectors; metrics: valid share, coverage"
-    default_data = "multiples of 5 in 0-99, one-hot (or a file of integers)"
     Config = PatternConfig
     Sample = PatternSample
     presets = {"book": {"latent_dim": 100, "hidden": 100, "pack": 1, "batch_size": 128, "lr": 5e-4}}
