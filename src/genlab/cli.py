@@ -126,6 +126,7 @@ def _sample(args: argparse.Namespace) -> int:
     if args.seed is not None:
         options["seed"] = args.seed
     if args.stream:
+        print(options.get("prompt", ""), end="", flush=True)
         for piece in run.stream(**options):
             print(piece, end="", flush=True)
         print()

@@ -109,3 +109,22 @@ def test_bad_input_is_one_line(text_file, tmp_path, capsys):
         assert main(["train", "gpt", "--no-progress", "--out", str(tmp_path / f"r{i}"), *args]) == 1
         err = capsys.readouterr().err
         assert err.startswith("genlab: error:") and message in err and err.count("\n") == 1, err
+
+
+def test_stream_and_cli_print_texts(text_file, tmp_path, capsys):
+    over = {**TINY, "max_steps": 10, "eval_every": 0, "novelty_samples": 0}
+    run = genlab.train("gpt", data=text_file, overrides=over, out=tmp_path / "run", progress=False)
+    loaded = genlab.load(run.path, device="cpu")
+    opts = dict(prompt="the", max_new_tokens=25, seed=4, temperature=1.0)
+    pieces = list(loaded.stream(**opts))
+    assert len(pieces) > 1 and "".join(pieces) == loaded.sample(n=1, **opts).completions[0]
+    parts = loaded.recipe.lm_parts()
+    assert parts.block_size == 16 and parts.eos_id is None and parts.tokenizer is loaded.recipe.tokenizer
+    assert main(["sample", str(run.path), "--set", "prompt=the", "max_new_tokens=25", "seed=4",
+                 "temperature=1.0", "--stream"]) == 0
+    assert capsys.readouterr().out == "the" + "".join(pieces) + "\n"  # the prompt, then the pieces
+    assert main(["sample", str(run.path), "--n", "2", "--set", "prompt=the", "max_new_tokens=10"]) == 0
+    out = capsys.readouterr().out
+    texts = [(run.path / "samples" / "cli-001" / f"sample-0{i}.txt").read_text() for i in (1, 2)]
+    assert all(t.startswith("the") and t.rstrip() in out for t in texts)  # the texts reach the terminal
+    assert "--- sample 2 of 2 (10 tokens, length) ---" in out
