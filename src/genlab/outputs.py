@@ -94,7 +94,7 @@ class Texts(Output):
         if self.empty():
             which = ", ".join(str(i + 1) for i in self.empty())
             notes.append(f"note: sample(s) {which} of {n} continued the prompt with nothing or only whitespace "
-                         "(try a prompt, a higher temperature or repetition_penalty=1.2)")
+                         "(greedy decoding follows whitespace in indented corpora: give a prompt or a temperature > 0)")
         if self.unknown_prompt_tokens:
             notes.append(f"note: {self.unknown_prompt_tokens} piece(s) of the prompt are not in the vocabulary "
                          "and were read as <unk>")
