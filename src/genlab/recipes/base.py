@@ -1,10 +1,12 @@
-"""The seam between the trainer and a recipe.
+"""The base of every recipe: it implements the trainer's seam (engine/seam.py's TrainableRecipe).
 
 The trainer owns *when* things happen (steps, accumulation, clipping, schedules,
 autocast, DDP, eval/sample hooks, early stopping, checkpoints, resume, logs).
 A recipe owns *what* happens: which modules exist, what one batch is, what one
-training step does, how to evaluate and how to sample. To write a recipe, subclass
-`Recipe`, give it a `Config` dataclass and implement the methods marked "recipe".
+training step does, how to evaluate and what `generate` returns (a typed output of
+genlab.outputs). To write a recipe, subclass `Recipe` (or a family base: lm_base.py,
+image_base.py), give it a `Config` dataclass whose fields carry a one-line comment each
+(`genlab keys` prints them), implement the methods marked "recipe" and add it to the registry.
 """
 from __future__ import annotations
 
