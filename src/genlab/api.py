@@ -82,8 +82,7 @@ class Run:
         stream = getattr(self.recipe, "stream", None)
         if stream is None:
             raise ConfigError(f"recipe {self.recipe.name} does not stream text (streaming is for language models)")
-        opts = apply_overrides(self.recipe.Sample(), options, "sample options")
-        yield from stream(opts)
+        return stream(apply_overrides(self.recipe.Sample(), options, "sample options"))
 
     def evaluate(self) -> dict[str, float]:
         """The recipe's metrics on held-out data."""

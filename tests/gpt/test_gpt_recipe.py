@@ -128,3 +128,15 @@ def test_stream_and_cli_print_texts(text_file, tmp_path, capsys):
     texts = [(run.path / "samples" / "cli-001" / f"sample-0{i}.txt").read_text() for i in (1, 2)]
     assert all(t.startswith("the") and t.rstrip() in out for t in texts)  # the texts reach the terminal
     assert "--- sample 2 of 2 (10 tokens, length) ---" in out
+
+
+def test_stream_checks_options_before_the_first_piece(text_file, tmp_path):
+    from genlab.errors import ConfigError
+
+    over = {**TINY, "max_steps": 2, "eval_every": 0, "novelty_samples": 0}
+    run = genlab.train("gpt", data=text_file, overrides=over, out=tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="top_p"):
+        run.stream(top_p=2.0)  # raised by the call itself, not by the first next()
+    with pytest.raises(ConfigError, match="does not stream"):
+        genlab.train("gan-pattern", overrides={"max_steps": 2, "eval_every": 0}, out=tmp_path / "p",
+                     progress=False).stream()

@@ -145,8 +145,12 @@ class LanguageModelRecipe(Recipe):
             return complete(self.lm_parts(), opts, n=opts.n, seed=opts.seed)
 
     def stream(self, opts: LMSample) -> Iterator[str]:
-        """One continuation (seed opts.seed) as text pieces while it is decoded."""
+        """One continuation (seed opts.seed) as text pieces while it is decoded. Options are
+        checked now, not at the first piece."""
         opts.check()
         parts = self.lm_parts()
-        with self.autocast():
-            yield from stream_text(parts, opts, seed=opts.seed)
+
+        def pieces() -> Iterator[str]:
+            with self.autocast():
+                yield from stream_text(parts, opts, seed=opts.seed)
+        return pieces()
