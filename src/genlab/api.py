@@ -74,8 +74,7 @@ class Run:
         call's result depends only on its options."""
         opts = apply_overrides(self.recipe.Sample(), options, "sample options")
         with torch.no_grad():
-            output = self.recipe.generate(opts)
-        return output if out is None else output.to_files(Path(out))
+            return self.recipe.generate(opts) if out is None else self.recipe.write_samples(Path(out), opts)
 
     def stream(self, **options: Any) -> Iterator[str]:
         """Text pieces of one sample while it is decoded (text recipes; options as for sample)."""
