@@ -32,11 +32,11 @@ class AutoencoderConfig(ImageAEConfig):
     variant: str = "dense"          # dense | stacked | tied | conv | denoising | sparse
     hidden: list[int] = field(default_factory=list)   # hidden sizes (empty = the variant's default)
     latent_dim: int = 0             # code size (0 = the variant's default)
-    conv_width: int = 32
+    conv_width: int = 32            # conv variant: channels of the first conv (doubled once)
     noise: str = "gaussian"         # denoising: gaussian | dropout
     noise_amount: float = 0.3       # denoising: std in [-1, 1] units, or dropout rate
     sparsity: str = "kl"            # sparse: l1 (on codes) | kl (to target activation rho)
-    sparsity_weight: float = 0.05
+    sparsity_weight: float = 0.05   # sparse: weight of the sparsity penalty
     sparsity_target: float = 0.1    # rho
     max_steps: int = 3000
     batch_size: int = 128

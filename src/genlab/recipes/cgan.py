@@ -42,7 +42,7 @@ class CGANConfig(ConvGANConfig):
     # > 0: real images with a wrong label count as fakes for the critic (not in the book; without
     # it the label-channel critic learned the label so slowly that 16 px runs showed the requested
     # attribute in 84-89% of samples, with it 99.5% after 500 steps: BENCHMARKS.md)
-    mismatch_weight: float = 0.5
+    mismatch_weight: float = 0.5  # share of the critic's "fake" term from real images with wrong labels
     critic_norm: str = "layer"    # layer | none (no batch norm: it breaks the per-sample penalty)
     image_size: int = 16          # CPU default (the GP's double backward is costly); book: 64
     latent_dim: int = 32
@@ -69,7 +69,7 @@ class CGANSample(SampleOptions):
     mode: str = "grid"    # grid (same latents at every label) | label | interpolate | arithmetic
     label: int = 1        # mode=label: the class to generate; interpolate: the end label
     source_label: int = 0 # interpolate / arithmetic: the start label
-    steps: int = 8
+    steps: int = 8        # interpolate: images per strip
 
     def check(self) -> None:
         check_sample(self)

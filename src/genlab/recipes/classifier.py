@@ -25,10 +25,10 @@ from .base import Recipe, SampleOptions
 class Config(TrainConfig):
     arch: str = "cnn"                    # cnn | mlp
     dataset: str = "digits"              # digits (embedded) | mnist (../shared) | fashion-mnist (Debian's package)
-    image_size: int = 28
-    channels: int = 1
+    image_size: int = 28                 # side of the square images (px)
+    channels: int = 1                    # 1 (grey) or 3 (RGB)
     hidden: list[int] = field(default_factory=lambda: [256, 128, 64])   # MLP hidden layers
-    dropout: float = 0.0
+    dropout: float = 0.0                 # MLP dropout between hidden layers
     width: int = 16                      # CNN width (channels of the first block)
     classes: str = ""                    # keep only these labels, e.g. "0,9"; two classes -> binary (one logit)
     val_fraction: float = 0.2            # held-out share (IDX: the last images; others: a seeded draw)

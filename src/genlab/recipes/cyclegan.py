@@ -39,23 +39,23 @@ FACES_SEED = 0           # the procedural faces every faces recipe uses
 class CycleConfig(TrainConfig):
     attribute: str = "blond"      # embedded faces: A = faces without it, B = faces with it
     data_a: str = ""              # domain folders (alternative to --data DIR with two sub-folders)
-    data_b: str = ""
-    image_size: int = 32
-    channels: int = 3
+    data_b: str = ""              # domain B's folder (with data_a)
+    image_size: int = 32          # side of the square images (px)
+    channels: int = 3             # 1 (grey) or 3 (RGB)
     n_train: int = 2000           # embedded data: faces per domain
     n_val: int = 200              # held-out faces per domain (folders: 10% or testA/testB)
-    g_width: int = 16
-    n_down: int = 2
-    n_blocks: int = 3
-    d_width: int = 16
-    d_layers: int = 2
+    g_width: int = 16             # generator channels after the first 7x7 conv (ngf)
+    n_down: int = 2               # stride-2 downsamplings (and upsamplings) in each generator
+    n_blocks: int = 3             # residual blocks per generator (paper: 9 at 256 px)
+    d_width: int = 16             # PatchGAN channels after the first conv (ndf)
+    d_layers: int = 2             # stride-2 convs of the PatchGAN (3 = 70x70 patches at 256 px)
     input_skip: bool = True       # generators learn a change to their input (fast on CPU); paper/book: false
     upsample: str = "resize"      # resize (nearest + conv, no checkerboard) | transpose (paper/book)
-    lambda_cycle: float = 10.0
+    lambda_cycle: float = 10.0    # weight of the cycle-consistency L1 loss
     lambda_identity: float = 0.5  # x lambda_cycle (paper: 0.5); 0 = off
     pool_size: int = 50           # image history for the discriminators; 0 = off
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: float = 0.5            # Adam betas (paper: 0.5, 0.999)
+    beta2: float = 0.999          # Adam's second beta
     epochs: int = 0               # > 0: max_steps = epochs x ceil(images per domain / batch_size)
     eval_samples: int = 200       # held-out images per direction for the metrics
     batch_size: int = 4

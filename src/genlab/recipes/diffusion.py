@@ -55,32 +55,32 @@ class DiffusionConfig(TrainConfig):
     # data (see data/image_datasets.py); --data PATH takes an image folder or IDX files
     dataset: str = "faces"            # faces | digits | mnist | fashion-mnist
     image_size: int = 16              # the CPU default; 32 and 64 work (the book preset is 64)
-    channels: int = 3
+    channels: int = 3                 # 1 (grey) or 3 (RGB)
     n_train: int = 0                  # faces: how many to render (0 = 6000); folders: max images
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2         # held-out share (FID/KID reference)
     # U-Net
-    unet_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
-    blocks: int = 1
-    attention_resolutions: list[int] = field(default_factory=lambda: [8])
-    head_channels: int = 32
-    groups: int = 8
-    dropout: float = 0.0
+    unet_channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # widths per level
+    blocks: int = 1                   # ResBlocks per level
+    attention_resolutions: list[int] = field(default_factory=lambda: [8])  # feature-map sizes with attention
+    head_channels: int = 32           # channels per attention head
+    groups: int = 8                   # GroupNorm groups
+    dropout: float = 0.0              # dropout in the ResBlocks
     # diffusion
     schedule: str = "cosine"          # cosine | linear | offset_cosine (the book's; never pure noise)
-    timesteps: int = 1000
+    timesteps: int = 1000             # T, noise levels of the forward process
     beta_start: float = 1e-4          # linear schedule only
-    beta_end: float = 0.02
+    beta_end: float = 0.02            # linear schedule only
     prediction: str = "eps"           # eps | x0 | v
     loss: str = "l2"                  # l2 | l1 (book) | huber (Hands-On ML)
-    ema_decay: float = 0.999
+    ema_decay: float = 0.999          # decay of the EMA weights used for sampling
     # conditioning (classifier-free guidance)
-    conditional: bool = False
+    conditional: bool = False         # learn p(x | label) for classifier-free guidance
     attribute: str = "glasses"        # faces: the attribute to condition on; other data: class labels
     p_uncond: float = 0.1             # label dropout during training
     # evaluation: FID/KID/precision/recall of DDIM samples vs held-out images
-    eval_samples: int = 256
-    eval_steps: int = 50
-    eval_guidance: float = 3.0
+    eval_samples: int = 256           # DDIM samples scored at evaluation
+    eval_steps: int = 50              # their DDIM steps
+    eval_guidance: float = 3.0        # their guidance scale (conditional models)
     # training defaults for 2 CPU cores
     max_steps: int = 1000
     batch_size: int = 64
@@ -133,7 +133,7 @@ class DiffusionSample(SampleOptions):
     clip: bool = True                 # clip predicted x_0 to [-1, 1] at each step
     ema: bool = True                  # sample with the EMA weights
     strip: int = 8                    # columns of the forward / reverse process strips (0 = none)
-    strip_rows: int = 4
+    strip_rows: int = 4               # rows of the forward / reverse process strips
 
     def check(self) -> None:
         if self.sampler not in ("ddim", "ddpm"):
@@ -245,7 +245,7 @@ class DiffusionRecipe(ImageRecipe):
             out = self.train_modules["unet"](x_t, t, batch.get("y"))
         loss = diffusion_loss(out, self.schedule.target(c.prediction, x0, noise, t), c.loss)
         self.optimize("model", loss)
-        if self._micro == self._accum - 1:   # the optimizer stepped: move the average
+        if self.is_last_micro_batch:   # the optimizer stepped: move the average
             self.update_ema(step)
         return {"loss": loss.item()}
 

@@ -190,12 +190,12 @@ class ImageAEConfig(TrainConfig):
     """Keys shared by autoencoder and vae (data, evaluation)."""
 
     dataset: str = "digits"         # faces | digits | mnist | fashion-mnist (ignored with --data)
-    image_size: int = 28
-    channels: int = 1
+    image_size: int = 28            # side of the square images (px)
+    channels: int = 1               # 1 (grey) or 3 (RGB)
     n_train: int = 0                # faces: faces rendered (0 = 6000); folders: max images (0 = all)
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2       # held-out share of the data
     recon_loss: str = "auto"        # auto | bce | mse (auto: bce for 1-channel data, mse for RGB)
-    eval_batch: int = 500
+    eval_batch: int = 500           # images per forward pass at evaluation and sampling
     eval_images: int = 2000         # held-out images used by evaluate (0 = all)
     lr: float = 1e-3
     eval_every: int = 500
@@ -228,14 +228,14 @@ class ImageAEConfig(TrainConfig):
 @dataclass
 class ImageGANConfig(TrainConfig):
     dataset: str = "faces"       # embedded default: faces | digits | mnist | fashion-mnist; ignored with --data
-    image_size: int = 32
-    channels: int = 3
+    image_size: int = 32         # side of the square images (px)
+    channels: int = 3            # 1 (grey) or 3 (RGB)
     n_train: int = 6000          # faces: images rendered (train + held-out); folders: max images (0 = all)
     val_fraction: float = 0.1    # held-out share (FID/KID reference)
-    latent_dim: int = 100
+    latent_dim: int = 100        # size of the generator's input noise z
     epochs: int = 0              # > 0: max_steps = epochs x ceil(train images / batch_size)
     beta1: float = 0.5           # Adam betas (DCGAN: 0.5, 0.999)
-    beta2: float = 0.999
+    beta2: float = 0.999         # Adam's second beta
     d_lr: float = 0.0            # discriminator/critic lr; 0 = same as lr
     ema_decay: float = 0.999     # > 0: sample from an exponential moving average of the generator (0 = off)
     eval_samples: int = 500      # generated images for FID/KID/precision/recall
@@ -262,8 +262,8 @@ class ImageGANConfig(TrainConfig):
 class ConvGANConfig(ImageGANConfig):
     """The DCGAN-shaped networks of dcgan and cgan."""
 
-    g_width: int = 32
-    d_width: int = 32
+    g_width: int = 32            # channels of the generator's last hidden layer (ngf; doubled per stage inward)
+    d_width: int = 32            # channels of the discriminator / critic's first layer (ndf; doubled per stage)
 
     def check(self) -> None:
         super().check()

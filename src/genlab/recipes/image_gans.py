@@ -33,8 +33,8 @@ class MLPGANConfig(ImageGANConfig):
     image_size: int = 28
     channels: int = 1
     latent_dim: int = 64
-    hidden: tuple[int, ...] = (256, 512)
-    dropout: float = 0.3
+    hidden: tuple[int, ...] = (256, 512)  # generator hidden widths (the discriminator mirrors them)
+    dropout: float = 0.3         # discriminator dropout between hidden layers
     max_steps: int = 3000
 
     def check(self) -> None:

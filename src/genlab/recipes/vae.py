@@ -36,7 +36,7 @@ class VAERecipeConfig(ImageAEConfig):
     dataset: str = "faces"
     image_size: int = 32
     channels: int = 3
-    latent_dim: int = 32
+    latent_dim: int = 32            # size of the code z
     width: int = 16                 # channels after the first stride-2 conv (doubled per stage)
     beta: float = 1.0               # weight of the KL term (beta-VAE; 1 = the ELBO)
     sigma: float = 0.6              # mse: the Gaussian likelihood's std in [-1, 1] pixel units (0.1: sharper
