@@ -85,6 +85,8 @@ class DiffusionConfig(TrainConfig):
     eval_every: int = 0
     save_every: int = 500
     log_every: int = 25
+    bounds = {"unet_channels": "[1, inf)", "attention_resolutions": "[1, inf)", "head_channels": "[1, inf)",
+              "groups": "[1, inf)", "beta_start": "(0, 1)", "beta_end": "(0, 1)"}
 
     def check(self) -> None:
         if self.schedule not in SCHEDULES:
