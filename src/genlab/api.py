@@ -22,13 +22,13 @@ from .recipes import Recipe, get_recipe
 
 def build_config(recipe: type[Recipe], preset: str | None = None, config_file: str | Path | None = None,
                  overrides: Mapping[str, Any] | list[str] | None = None, base: Mapping[str, Any] | None = None,
-                 data: str | Path | None = None) -> TrainConfig:
+                 data: str | Path | None = None, base_source: str = "the run's config.toml") -> TrainConfig:
     """defaults < base (a saved run's config) < preset < config file < overrides < data.
 
     Every key's range is checked here, before anything is written; paths become absolute."""
     config = recipe.Config()
     if base:
-        config = apply_overrides(config, base, "the run's config.toml")
+        config = apply_overrides(config, base, base_source)
     if preset:
         if preset not in recipe.presets:
             raise ConfigError(f"unknown preset '{preset}' for {recipe.name} "
@@ -130,11 +130,12 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
         if out is None:
             raise ConfigError("--resume needs the run directory: --out DIR")
         run = RunDir(out)
+        run.check_not_in_use()
         saved_recipe, saved = run.read_config()
         if saved_recipe != recipe:
             raise RunDirError(f"run directory {out} was made by recipe '{saved_recipe}', not '{recipe}'")
-        before = build_config(cls, base=saved)
-        cfg = build_config(cls, preset, config_file, values, base=saved, data=data)
+        before = build_config(cls, base=saved, base_source=str(run.config_file))
+        cfg = build_config(cls, preset, config_file, values, base=saved, data=data, base_source=str(run.config_file))
         if run.has_checkpoint():  # continuing a checkpoint: only the schedule and bookkeeping may change
             run.load_state()  # a corrupt or foreign state.pt is refused before anything is written
             _, refused = resume_changes(before, cfg)
@@ -146,6 +147,7 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
     else:
         run = RunDir(out if out is not None else _new_run_dir(recipe))
         _check_out(run.path)
+        run.check_not_in_use()
         if run.exists():
             raise RunDirError(f"run directory {run.path} already holds a run: use --resume to continue it "
                               "or --out to choose another directory")
@@ -194,7 +196,7 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     run = RunDir(run_dir)
     name, saved = run.read_config()
     cls = get_recipe(name)
-    cfg = build_config(cls, base={k: v for k, v in saved.items()})
+    cfg = build_config(cls, base=saved, base_source=str(run.config_file))
     dev = resolve_device(device)
     set_threads(cfg.threads)
     cfg = dataclasses.replace(cfg, device=str(dev))

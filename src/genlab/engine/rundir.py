@@ -60,6 +60,17 @@ class RunDir:
         return self.state_file.is_file()
 
     # -- exclusive use ---------------------------------------------------------
+    def check_not_in_use(self) -> None:
+        """Refuse, naming the PID, if a trainer holds the lock now (without taking it)."""
+        if fcntl is None or not self.lock_file.is_file():
+            return
+        with open(self.lock_file, "rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = f.read(32).decode(errors="replace").strip() or "unknown"
+                raise RunDirError(f"run directory {self.path} is in use by process {holder}") from None
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold an exclusive lock on the directory (creating it) for as long as the block runs.
