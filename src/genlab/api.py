@@ -167,7 +167,7 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
     lock = run.lock() if dist.is_main else contextlib.nullcontext()
     try:
         with lock:
-            if not resume and run.exists():  # another process made it while we validated
+            if dist.is_main and not resume and run.exists():  # another process made it while we validated
                 raise RunDirError(f"run directory {run.path} already holds a run: use --resume to continue it")
             r = cls(cfg, device, dist, run.path)
             r.setup(training=True, resume=resume)
