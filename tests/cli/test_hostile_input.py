@@ -263,3 +263,16 @@ def test_import_gpt2_invalid_sizes_and_vocab(capsys, tmp_path):
     (d / "merges.txt").write_text("#version: 0.2\n")
     with pytest.raises(DataError, match="its own non-negative id"):
         GPT2Tokenizer.from_files(d / "vocab.json", d / "merges.txt")
+
+
+# -- issue 11.5: data paths are stored absolute ---------------------------------------------------------
+def test_run_trained_on_relative_data_evaluates_from_elsewhere(capsys, tmp_path, monkeypatch):
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "work" / "nums.txt").write_text(" ".join(str(5 * (i % 20)) for i in range(200)))
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", "gan-pattern", "--data", "nums.txt", "--out", "run", "--set", "max_steps=4",
+                 "--set", "eval_samples=100", "--no-progress"]) == 0
+    assert f'data = "{tmp_path / "work" / "nums.txt"}"' in (tmp_path / "work" / "run" / "config.toml").read_text()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["eval", str(tmp_path / "work" / "run")]) == 0
