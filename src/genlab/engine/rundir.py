@@ -15,6 +15,7 @@ torch.load(weights_only=True) for trainer state.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import pickle
@@ -87,6 +88,9 @@ class RunDir:
                 except BlockingIOError:
                     holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                     raise RunDirError(f"run directory {self.path} is in use by process {holder}") from None
+                except OSError as e:  # a file system without locks (some NFS mounts): train unguarded
+                    if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                        raise
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             self.remove_stale_temp_files()
@@ -150,9 +154,13 @@ class RunDir:
             with open(path, "rb") as f:  # the header's metadata holds the step
                 n = int.from_bytes(f.read(8), "little")
                 meta = json.loads(f.read(n)).get("__metadata__", {}) or {}
-            step = int(meta.get("step", 0))
         except (SafetensorError, OSError, ValueError, json.JSONDecodeError, AttributeError) as e:
             raise RunDirError(f"corrupt or truncated checkpoint {path}: {str(e).splitlines()[0]}") from None
+        try:
+            step = int(meta.get("step", 0))
+        except (TypeError, ValueError):
+            raise RunDirError(f"corrupt or truncated checkpoint {path}: its metadata step = "
+                              f"{str(meta.get('step'))[:20]!r} is not a whole number") from None
         check_finite_tensors(tensors, str(path))
         load_prefixed(modules, tensors, str(path))
         return step
