@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -26,9 +26,10 @@ from .distributed import DistInfo, barrier, broadcast_flag, mean_across_ranks
 from .plots import plot_metrics
 from .rundir import RunDir
 from .schedules import lr_multiplier
+from .seam import TrainableRecipe
 
-if TYPE_CHECKING:
-    from ..recipes.base import Recipe
+# The noam schedule's d_model when a recipe states no model width.
+DEFAULT_MODEL_WIDTH = 512
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -116,7 +117,7 @@ class EarlyStopping:
 
 
 class Trainer:
-    def __init__(self, recipe: "Recipe", run: RunDir, dist: DistInfo = DistInfo(), progress: bool = True):
+    def __init__(self, recipe: TrainableRecipe, run: RunDir, dist: DistInfo = DistInfo(), progress: bool = True):
         self.recipe, self.run, self.dist = recipe, run, dist
         self.config = recipe.config
         self.progress = progress and dist.is_main
@@ -129,7 +130,7 @@ class Trainer:
     def _setup_optimizers(self) -> None:
         r, c = self.recipe, self.config
         r.optimizers = r.build_optimizers()
-        d_model = int(getattr(c, "n_embd", getattr(c, "d_model", 512)))
+        d_model = r.model_width() or DEFAULT_MODEL_WIDTH
         for name, opt in r.optimizers.items():
             fn = lr_multiplier(c.lr_schedule, c.max_steps, c.warmup_steps, c.min_lr_ratio, d_model)
             r.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, fn)
@@ -307,7 +308,6 @@ class Trainer:
         done = self.run.read_metrics() if (resume and self.dist.is_main) else []
         self._wrap_ddp()
         self._open_tensorboard()
-        r._accum = c.grad_accum
         r.set_mode(True)
 
         bar = tqdm(total=c.max_steps, initial=start, disable=not self.progress, file=sys.stderr,
@@ -321,7 +321,7 @@ class Trainer:
             with self._graceful_interrupt() as interrupt:
                 for step in range(start + 1, c.max_steps + 1):
                     for micro in range(c.grad_accum):
-                        r._micro = micro
+                        r.start_micro_batch(micro, c.grad_accum)
                         ddp = [m for m in r.train_modules.values() if hasattr(m, "no_sync")]
                         with contextlib.ExitStack() as stack:
                             if micro < c.grad_accum - 1:  # exchange gradients only on the last micro-batch
