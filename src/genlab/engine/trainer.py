@@ -125,6 +125,8 @@ class Trainer:
                                       self.config.early_stop_patience)
                         if self.config.early_stop_metric else None)
         self.tb = None
+        self.start: int | None = None         # the step training starts at (set by prepare)
+        self.saved_step: int | None = None    # the last checkpoint that exists, for truthful messages
 
     # -- setup ------------------------------------------------------------------------------
     def _setup_optimizers(self) -> None:
@@ -255,7 +257,7 @@ class Trainer:
     def prepare(self, resume: bool = False) -> int:
         """Optimizers and schedules, then the checkpoint to resume from (or fresh seeds); the
         step training starts at. Everything a resume can fail on fails here, before fit writes."""
-        if getattr(self, "start", None) is not None:
+        if self.start is not None:
             return self.start
         c = self.config
         self._setup_optimizers()
@@ -266,7 +268,7 @@ class Trainer:
             seed_everything(c.seed)
         return self.start
 
-    def _where(self, step: int) -> str:
+    def _where(self) -> str:
         """What a user can continue from, said truthfully."""
         if self.saved_step is None:
             return (f"no checkpoint was saved yet (save_every={self.config.save_every}); "
@@ -305,7 +307,9 @@ class Trainer:
                       "and metrics.jsonl starts afresh", file=sys.stderr)
             if resume:  # the log holds each step once, as in an uninterrupted run
                 self.run.truncate_metrics(start)
-        done = self.run.read_metrics() if (resume and self.dist.is_main) else []
+        # every rank reads the log (rows up to `start` survive the truncation either way), so all
+        # agree on whether the final evaluation, a collective, still has to run
+        done = self.run.read_metrics() if resume else []
         self._wrap_ddp()
         self._open_tensorboard()
         r.set_mode(True)
@@ -355,13 +359,13 @@ class Trainer:
         except TrainingDiverged as e:
             bar.close()
             self.plot()
-            raise TrainingDiverged(f"training diverged at step {step}: {e}; {self._where(step)}") from None
+            raise TrainingDiverged(f"training diverged at step {step}: {e}; {self._where()}") from None
         except Interrupted:
             bar.close()
             raise
         except KeyboardInterrupt:
             bar.close()
-            raise Interrupted(f"interrupted at step {step}; {self._where(step)}") from None
+            raise Interrupted(f"interrupted at step {step}; {self._where()}") from None
         bar.close()
         try:
             if step != last_eval:
@@ -369,7 +373,7 @@ class Trainer:
             if step != last_saved:
                 self.save(step)
         except TrainingDiverged as e:
-            raise TrainingDiverged(f"training diverged by step {step}: {e}; {self._where(step)}") from None
+            raise TrainingDiverged(f"training diverged by step {step}: {e}; {self._where()}") from None
         self.plot()
         samples = self.sample(None)
         barrier(self.dist)
