@@ -39,6 +39,7 @@ class Config(TrainConfig):
     save_every: int = 500
     early_stop_metric: str = "accuracy"
     early_stop_mode: str = "max"
+    bounds = {"hidden": "[1, inf)", "width": "[1, inf)"}
 
     def check(self) -> None:
         if self.arch not in ("cnn", "mlp"):

@@ -64,6 +64,8 @@ class CycleConfig(TrainConfig):
     save_every: int = 150
     eval_every: int = 0
     log_every: int = 25
+    bounds = {"n_train": "[1, inf)", "n_val": "[1, inf)", "eval_samples": "[1, inf)"}
+    path_keys = ("data", "data_a", "data_b")
 
     def check(self) -> None:
         if self.channels not in (1, 3) or self.image_size < 8:
