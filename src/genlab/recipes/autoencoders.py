@@ -80,8 +80,6 @@ class AutoencoderSample(SampleOptions):
 
 class AutoencoderRecipe(ImageRecipe):
     name = "autoencoder"
-    summary = "image autoencoders (dense 784-200-20, stacked, tied, conv, denoising, sparse); reconstruction error"
-    default_data = "sklearn's 8x8 digits upscaled to 28x28 (dataset=mnist|fashion-mnist|faces, or an image folder)"
     Config = AutoencoderConfig
     network = Autoencoder
     Sample = AutoencoderSample

@@ -71,8 +71,6 @@ class Sample(SampleOptions):
 
 class ClassifierRecipe(Recipe):
     name = "classifier"
-    summary = "image classifier (the book's MLPs, binary variant, a small CNN); metric: accuracy"
-    default_data = "scikit-learn's 1,797 bundled 8x8 digits, upscaled to 28x28"
     Config = Config
     Sample = Sample
     presets = {

@@ -100,9 +100,6 @@ class CycleSample(SampleOptions):
 
 class CycleGANRecipe(ImageRecipe):
     name = "cyclegan"
-    summary = ("CycleGAN: unpaired image-to-image translation between two folders; metrics: FID, "
-               "attribute flipped / preserved, round-trip error")
-    default_data = "procedural 32x32 faces, black hair (A) <-> blond hair (B), unpaired"
     Config = CycleConfig
     Sample = CycleSample
     presets = {"book": {"image_size": 256, "g_width": 64, "n_blocks": 9, "d_width": 64, "d_layers": 3,

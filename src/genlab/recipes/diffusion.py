@@ -153,8 +153,6 @@ class DiffusionSample(SampleOptions):
 
 class DiffusionRecipe(ImageRecipe):
     name = "diffusion"
-    summary = "Denoising diffusion (DDPM/DDIM, attention U-Net, EMA, classifier-free guidance); FID/KID"
-    default_data = "procedural 16x16 faces (dataset=digits|mnist, or --data an image folder / IDX files)"
     Config = DiffusionConfig
     Sample = DiffusionSample
     ema_of = {"ema": "unet"}
