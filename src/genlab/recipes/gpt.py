@@ -308,6 +308,12 @@ class GPTRecipe(Recipe):
                             seed=opts.seed, use_cache=opts.use_cache, block_size=self.config.block_size)
         return prompt_ids, gens
 
+    def lm_parts(self) -> "LMParts":
+        """The model, tokenizer and limits a decoding loop (the server's batcher) needs."""
+        from ..sampling.parts import LMParts
+
+        return LMParts(self.modules["model"], self.tokenizer, self.tokenizer.eos_id, self.config.block_size)
+
     def generate(self, opts: GPTSample) -> list[str]:
         """n texts: the prompt followed by its continuation."""
         prompt_ids, gens = self.generations(opts)
