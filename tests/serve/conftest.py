@@ -1,6 +1,7 @@
 """Fixtures for the server tests: a tiny trained GPT, a stand-in image model, a live server on 127.0.0.1."""
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -70,10 +71,22 @@ def face_run(tmp_path_factory) -> StandInRun:
     return StandInRun(FaceRecipe(), tmp_path_factory.mktemp("faces"))
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def subprocess_env() -> dict[str, str]:
+    """The environment for `python -m genlab` subprocesses: this tree's src first, one thread."""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    return {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
 
 
 class LiveServer:
@@ -82,7 +95,7 @@ class LiveServer:
     def __init__(self, app):
         import uvicorn
 
-        self.port = free_port()
+        self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",

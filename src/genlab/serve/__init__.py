@@ -19,14 +19,15 @@ def load_models(runs: list[str], max_batch: int = 16, max_queue: int = 64, devic
     from .. import api
     from .models import ServedModel
 
-    models: dict[str, Any] = {}
+    named: dict[str, str] = {}
     for arg in runs:
-        name, _, path = arg.rpartition("=") if "=" in arg else ("", "", arg)
+        name, _, path = arg.partition("=") if "=" in arg else ("", "", arg)
         name = name or Path(path).resolve().name
-        if name in models:
+        if name in named:
             raise ConfigError(f"two runs would both be model {name!r}: name one with NAME=RUN")
-        models[name] = ServedModel(name, api.load(path, device=device), max_batch=max_batch, max_queue=max_queue)
-    return models
+        named[name] = path
+    return {name: ServedModel(name, api.load(path, device=device), max_batch=max_batch, max_queue=max_queue)
+            for name, path in named.items()}
 
 
 def serve_runs(runs: list[str], host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
