@@ -86,3 +86,20 @@ def test_queue_bound_and_cancel(model):
     batcher.stop()
     assert events[0][-1][1].finish_reason == "cancelled"
     assert events[1][-1][1].finish_reason == "length"
+
+
+def test_left_padded_rows_equal_unpadded_rows(model):
+    """models/gpt.py's `pad`: a padded row's logits (prefill and cached steps) equal the row alone."""
+    torch.manual_seed(2)
+    a, b = torch.randint(0, 40, (1, 5)), torch.randint(0, 40, (1, 9))
+    with torch.no_grad():
+        x = torch.cat([torch.cat([torch.zeros(1, 4, dtype=torch.long), a], 1), b])
+        pad = torch.tensor([4, 0])
+        logits, cache = model(x, use_cache=True, pad=pad)
+        torch.testing.assert_close(logits[0, 4:], model(a)[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(logits[1], model(b)[0], atol=1e-5, rtol=1e-5)
+        nxt = torch.tensor([[3], [7]])
+        step, _ = model(nxt, past_kv=cache, use_cache=True, pad=pad)
+        torch.testing.assert_close(step[0, 0], model(torch.cat([a, nxt[:1]], 1))[0, -1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(step[1, 0], model(torch.cat([b, nxt[1:]], 1))[0, -1], atol=1e-5, rtol=1e-5)
+        assert torch.isfinite(cache[0][0]).all()  # padded slots hold no NaN
