@@ -2,8 +2,8 @@
 
 Each loop of the thread is one decoding step for the whole batch:
 
-    1. admit waiting requests (up to `max_batch` rows): prefill each prompt alone, sample its
-       first token, and splice its key/value cache into the batch's cache;
+    1. admit waiting requests (up to `max_batch` rows): prefill their prompts together (left-
+       padded), sample their first tokens, and splice their key/value caches into the batch's;
     2. one forward pass over the batch with one new token per row (the KV cache holds the rest);
     3. sample every row's next token with that row's own generator, stream the text, and drop
        rows that finished (end-of-text, stop string, max_tokens) or whose client went away.
@@ -205,8 +205,8 @@ class Batcher:
                     while self._waiting and len(self._rows) + len(admit) < self.max_batch:
                         admit.append(self._waiting.popleft())
                 try:
-                    for seq in admit:
-                        self._admit(seq)
+                    if admit:
+                        self._admit(admit)
                     if self._rows:
                         self._step()
                 except Exception as e:  # a failing model must not hang its clients
@@ -222,35 +222,52 @@ class Batcher:
             return int(logits.argmax(-1))
         return int(next_token(logits[None], s.temperature, s.top_k, s.top_p, row.gen)[0])
 
-    def _admit(self, seq: Job) -> None:
-        """Prefill one prompt alone, sample its first token, splice it into the batch."""
-        if seq.cancelled:
-            seq.emit("done", Finished([], "", "cancelled"))
+    def _admit(self, seqs: list[Job]) -> None:
+        """Prefill the new prompts together (left-padded), sample their first tokens, splice them
+        into the running batch."""
+        rows = []
+        for seq in seqs:
+            if seq.cancelled:
+                seq.emit("done", Finished([], "", "cancelled"))
+            elif seq.max_new_tokens == 0:
+                _Row(seq).finish()
+            else:
+                rows.append(_Row(seq))
+        if not rows:
             return
-        row = _Row(seq)
-        if seq.max_new_tokens == 0:
-            row.finish()
+        n = max(len(r.seq.prompt_ids) for r in rows)
+        pad = torch.tensor([n - len(r.seq.prompt_ids) for r in rows])
+        idx = torch.tensor([[0] * int(p) + r.seq.prompt_ids for p, r in zip(pad, rows)], dtype=torch.long,
+                           device=self.device)
+        kwargs = {"pad": pad.to(self.device)} if self.max_batch > 1 else {}
+        logits, cache = self.model(idx, use_cache=True, last_only=True, **kwargs)
+        keep, first = [], []
+        for i, row in enumerate(rows):
+            tok = self._sample(row, logits[i, -1])
+            self.tokens_generated += 1
+            if row.add(tok):
+                row.finish()
+            else:
+                keep.append(i)
+                first.append(tok)
+        if not keep:
             return
-        idx = torch.tensor([seq.prompt_ids], dtype=torch.long, device=self.device)
-        logits, cache = self.model(idx, use_cache=True, last_only=True)
-        tok = self._sample(row, logits[0, -1])
-        self.tokens_generated += 1
-        if row.add(tok):
-            row.finish()
-            return
-        n = idx.shape[1]
+        sel = torch.tensor(keep)
+        cache = tuple((k[sel.to(self.device)], v[sel.to(self.device)]) for k, v in cache)
+        pad = pad[sel]
         if self._cache is None:
-            self._cache, self._pad = cache, torch.zeros(1, dtype=torch.long)
-        else:
+            self._cache, self._pad = cache, pad
+        else:  # left-pad whichever cache is shorter so both have the same length
             have = self._cache[0][0].shape[2]
             if n > have:
                 self._cache, self._pad = _left_pad(self._cache, n - have), self._pad + (n - have)
-            cache = _left_pad(cache, max(0, have - n))
+            elif have > n:
+                cache, pad = _left_pad(cache, have - n), pad + (have - n)
             self._cache = tuple((torch.cat([k0, k1]), torch.cat([v0, v1]))
                                 for (k0, v0), (k1, v1) in zip(self._cache, cache))
-            self._pad = torch.cat([self._pad, torch.tensor([max(0, have - n)])])
-        self._next = torch.cat([self._next, torch.tensor([tok])])
-        self._rows.append(row)
+            self._pad = torch.cat([self._pad, pad])
+        self._next = torch.cat([self._next, torch.tensor(first)])
+        self._rows += [rows[i] for i in keep]
 
     def _step(self) -> None:
         """One token for every running row."""
