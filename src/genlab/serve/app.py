@@ -107,6 +107,10 @@ class SampleBody(_Body):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+UNSUPPORTED = ("logprobs", "top_logprobs", "echo", "best_of", "suffix", "presence_penalty", "frequency_penalty",
+               "logit_bias", "tools", "functions", "response_format")
+
+
 def _is_type_tag(part: str) -> bool:
     return part in ("str", "int", "float", "bool", "none") or "[" in part or part.startswith("function")
 
@@ -212,6 +216,11 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
         """Token ids per prompt, max_tokens and stop strings, after every limit check."""
         if body.n > limits.max_n:
             raise APIError(400, f"n must be <= {limits.max_n}, got {body.n}", param="n")
+        extra = body.model_extra or {}
+        for name in UNSUPPORTED:  # silently ignoring these would change what the client gets
+            value = extra.get(name)
+            if value not in (None, False, 0, "", [], {}) and not (name == "best_of" and value == 1):
+                raise APIError(400, f"{name} is not supported by genlab serve", param=name, code="unsupported")
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         if len(stop) > 4 or any(not s for s in stop):
             raise APIError(400, "stop must be up to 4 non-empty strings", param="stop")
