@@ -14,6 +14,7 @@ OpenAI's body: {"error": {"message", "type", "param", "code"}}.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import os
 import time
@@ -172,7 +173,8 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
         start = time.monotonic()
         path = request.url.path
         guarded = path.startswith("/v1/") or path.startswith("/genlab/")
-        if api_key and guarded and request.headers.get("authorization", "") != f"Bearer {api_key}":
+        given = request.headers.get("authorization", "").encode()
+        if api_key and guarded and not hmac.compare_digest(given, f"Bearer {api_key}".encode()):
             response: Response = JSONResponse(
                 _error_body("missing or wrong API key: send Authorization: Bearer KEY", "invalid_request_error",
                             None, "invalid_api_key"), status_code=401)
@@ -295,8 +297,11 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
             done, _ = await asyncio.wait([task, watch], timeout=limits.request_timeout,
                                          return_when=asyncio.FIRST_COMPLETED)
             if task not in done:
+                if watch in done:  # nobody is listening; the jobs are cancelled below
+                    raise APIError(499, "client closed the request", code="client_closed")
                 raise APIError(504, f"generation took longer than {limits.request_timeout:g} s", "timeout_error",
                                code="timeout")
+            task.result()  # a failed generation raises its APIError here
             return [results[i] for i in range(len(jobs))]
         finally:
             task.cancel()
@@ -304,7 +309,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
             for job in jobs:
                 job.cancel()
 
-    def usage(ids: list[list[int]], n: int, results: list[Finished]) -> dict[str, int]:
+    def usage(ids: list[list[int]], results: list[Finished]) -> dict[str, int]:
         prompt = sum(len(p) for p in ids)
         completion = sum(len(r.tokens) for r in results)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
@@ -344,7 +349,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
                 results = [finished[i] for i in range(len(jobs))]
                 metrics.tokens(m.name, sum(len(p) for p in ids), sum(len(r.tokens) for r in results))
                 if body.stream_options is not None and body.stream_options.include_usage:
-                    yield f"data: {json.dumps(chunk(None, None, None, usage=usage(ids, body.n, results)))}\n\n"
+                    yield f"data: {json.dumps(chunk(None, None, None, usage=usage(ids, results)))}\n\n"
                 yield "data: [DONE]\n\n"
             finally:  # also when the client went away: its rows leave the batch at the next step
                 for job in jobs:
@@ -379,7 +384,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
         return {"id": rid, "object": "text_completion", "created": created, "model": m.name,
                 "choices": [{"index": i, "text": r.text, "logprobs": None,
                              "finish_reason": _finish_reason(r.finish_reason)} for i, r in enumerate(results)],
-                "usage": usage(ids, body.n, results)}
+                "usage": usage(ids, results)}
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatBody, request: Request) -> Any:
@@ -404,7 +409,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
                 "choices": [{"index": i, "message": {"role": "assistant", "content": r.text.strip()},
                              "logprobs": None, "finish_reason": _finish_reason(r.finish_reason)}
                             for i, r in enumerate(results)],
-                "usage": usage(ids, body.n, results)}
+                "usage": usage(ids, results)}
 
     # -- everything that is not text -------------------------------------------------------------------
     async def sample(m: ServedModel, options: dict[str, Any]) -> Output:

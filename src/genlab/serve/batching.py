@@ -140,6 +140,7 @@ class Batcher:
         self.model = model
         self.device = next(model.parameters()).device
         self.max_batch = max_batch if _accepts(model, "pad") else 1
+        self._last_only = _accepts(model, "last_only")
         self.max_queue = max_queue
         self.name = name
         self._waiting: deque[Job] = deque()
@@ -240,7 +241,9 @@ class Batcher:
         idx = torch.tensor([[0] * int(p) + r.seq.prompt_ids for p, r in zip(pad, rows)], dtype=torch.long,
                            device=self.device)
         kwargs = {"pad": pad.to(self.device)} if self.max_batch > 1 else {}
-        logits, cache = self.model(idx, use_cache=True, last_only=True, **kwargs)
+        if self._last_only:
+            kwargs["last_only"] = True
+        logits, cache = self.model(idx, use_cache=True, **kwargs)
         keep, first = [], []
         for i, row in enumerate(rows):
             tok = self._sample(row, logits[i, -1])
