@@ -245,7 +245,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
         longest = max(len(p) for p in ids)
         if requested is None:
             requested = min(default_max, limits.max_tokens, context - longest)
-        if longest + requested > context:
+        if requested < 1 or longest + requested > context:
             raise APIError(400, f"this model's context is {context} tokens; the prompt has {longest} and "
                            f"max_tokens is {requested}: shorten the prompt or lower max_tokens",
                            param="max_tokens" if longest < context else "prompt", code="context_length_exceeded")
