@@ -58,7 +58,7 @@ def build_run(shape: str):
     import torch
 
     from genlab.models.gpt import GPT, GPTConfig
-    from genlab.sampling.parts import LMParts
+    from genlab.sampling import LMParts
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(**SHAPES[shape], activation="gelu")).eval()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genlab.sampling.generate import generate
+from genlab.sampling import SamplingOptions, complete
 
 openai = pytest.importorskip("openai")
 
@@ -20,12 +20,10 @@ def client(server):
     return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=60)
 
 
-def _reference(run, prompt: str, max_tokens: int, seed: int, **kw):
-    parts = run.recipe.lm_parts()
-    ids = parts.tokenizer.encode(prompt)
-    prefix = parts.tokenizer.decode(ids)
-    decode = lambda t: parts.tokenizer.decode(ids + list(t))[len(prefix):]
-    return generate(parts.model, [ids], max_tokens, seed=seed, decode=decode, eos_id=parts.eos_id, **kw)[0]
+def _reference(run, prompt: str, max_tokens: int, seed: int, n: int = 1, **kw):
+    """What `genlab sample` / Run.sample gives for the same options (sampling.complete)."""
+    return complete(run.recipe.lm_parts(), SamplingOptions(prompt=prompt, max_new_tokens=max_tokens, **kw),
+                    n=n, seed=seed)
 
 
 def test_models_lists_runs(client):
@@ -35,24 +33,31 @@ def test_models_lists_runs(client):
     assert ids["faces"].model_extra["genlab"]["labels"] == ["no glasses", "glasses"]
 
 
-def test_completion_with_seed_equals_in_process_generation(client, text_run):
+def test_completion_with_seed_equals_in_process_sampling(client, text_run):
     r = client.completions.create(model="tiny", prompt="the cat", max_tokens=20, seed=3, temperature=0.9,
                                   top_p=0.95)
     ref = _reference(text_run, "the cat", 20, 3, temperature=0.9, top_p=0.95)
-    assert r.choices[0].text == ref.text
-    assert r.usage.prompt_tokens == 7 and r.usage.completion_tokens == len(ref.tokens) == 20
+    assert r.choices[0].text == ref.completions[0]
+    assert r.usage.prompt_tokens == ref.prompt_tokens == 7
+    assert r.usage.completion_tokens == ref.completion_tokens[0] == 20
     assert r.choices[0].finish_reason == "length"
+
+
+def test_empty_prompt_starts_where_genlab_sample_starts(client, text_run):
+    r = client.completions.create(model="tiny", prompt="", max_tokens=15, seed=8, temperature=1.0)
+    assert r.choices[0].text == text_run.sample(prompt="", max_new_tokens=15, n=1, seed=8,
+                                                temperature=1.0).completions[0]
 
 
 def test_n_choices_and_stop(client, text_run):
     r = client.completions.create(model="tiny", prompt="the ", max_tokens=30, n=3, seed=10, stop=[" "])
+    ref = _reference(text_run, "the ", 30, 10, n=3, stop=[" "], temperature=1.0)
     assert [c.index for c in r.choices] == [0, 1, 2]
-    for j, c in enumerate(r.choices):  # choice j is seeded seed + j
-        ref = _reference(text_run, "the ", 30, 10 + j, stop=[" "])
-        assert c.text == ref.text and " " not in c.text
-        assert c.finish_reason == ("stop" if ref.finish_reason == "stop" else "length")
-    assert r.usage.completion_tokens == sum(len(_reference(text_run, "the ", 30, 10 + j, stop=[" "]).tokens)
-                                            for j in range(3))
+    assert [c.text for c in r.choices] == ref.completions  # choice j is seeded seed + j, as row j
+    assert all(" " not in c.text for c in r.choices)
+    assert [c.finish_reason for c in r.choices] == [{"eos": "stop", "stop": "stop"}.get(f, f)
+                                                    for f in ref.finish_reasons]
+    assert r.usage.completion_tokens == sum(ref.completion_tokens)
 
 
 def test_streaming_completion_adds_up_to_the_whole(client):
@@ -105,6 +110,9 @@ def test_genlab_endpoint_returns_the_typed_output(server):
     assert r.status_code == 200
     out = r.json()["output"]
     assert out["kind"] == "images" and out["shape"] == [3, 8, 8, 3] and out["labels"] == ["no glasses"] * 3
+    texts = httpx.post(server.url + "/genlab/v1/sample",
+                       json={"model": "tiny", "options": {"n": 2, "prompt": "a dog", "max_new_tokens": 10}}).json()
+    assert texts["output"]["kind"] == "texts" and all(t.startswith("a dog") for t in texts["output"]["texts"])
     bad = httpx.post(server.url + "/genlab/v1/sample", json={"model": "faces", "options": {"mode": "grid"}})
     assert bad.status_code == 400 and "one label at a time" in bad.json()["error"]["message"]
 

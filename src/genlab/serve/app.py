@@ -214,8 +214,9 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
 
     # -- text ---------------------------------------------------------------------------------------
     def plan(m: ServedModel, body: _TextBody, prompts: list[str], extra_stop: list[str], default_max: int
-             ) -> tuple[list[list[int]], int, list[str]]:
-        """Token ids per prompt, max_tokens and stop strings, after every limit check."""
+             ) -> tuple[list[list[int]], list[list[int]], int, list[str]]:
+        """Token ids per prompt, what the model starts from per prompt (an empty prompt: the
+        model's start tokens, as `genlab sample`), max_tokens and stop strings, after every limit check."""
         if body.n > limits.max_n:
             raise APIError(400, f"n must be <= {limits.max_n}, got {body.n}", param="n")
         extra = body.model_extra or {}
@@ -226,38 +227,38 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         if len(stop) > 4 or any(not s for s in stop):
             raise APIError(400, "stop must be up to 4 non-empty strings", param="stop")
-        ids = []
+        ids, starts = [], []
         for p in prompts:
             p_ids = m.encode(p) if p else []
-            if not p_ids:
-                if m.parts.eos_id is None:
-                    raise APIError(400, f"model {m.name!r} needs a non-empty prompt (its tokenizer has no "
-                                   "start-of-text token)", param="prompt")
-                p_ids = [m.parts.eos_id]
-            if len(p_ids) > limits.max_prompt_tokens:
-                raise APIError(400, f"prompt of {len(p_ids)} tokens exceeds the server's limit of "
+            start = p_ids or list(m.parts.start_ids)
+            if not start:
+                raise APIError(400, f"model {m.name!r} needs a non-empty prompt (it has no start token)",
+                               param="prompt")
+            if len(start) > limits.max_prompt_tokens:
+                raise APIError(400, f"prompt of {len(start)} tokens exceeds the server's limit of "
                                f"{limits.max_prompt_tokens}", param="prompt", code="context_length_exceeded")
             ids.append(p_ids)
+            starts.append(start)
         context = m.context or 10**9
         requested = body.max_tokens or body.max_completion_tokens
         if requested is not None and requested > limits.max_tokens:
             raise APIError(400, f"max_tokens must be <= {limits.max_tokens}, got {requested}", param="max_tokens")
-        longest = max(len(p) for p in ids)
+        longest = max(len(p) for p in starts)
         if requested is None:
             requested = min(default_max, limits.max_tokens, context - longest)
         if requested < 1 or longest + requested > context:
             raise APIError(400, f"this model's context is {context} tokens; the prompt has {longest} and "
                            f"max_tokens is {requested}: shorten the prompt or lower max_tokens",
                            param="max_tokens" if longest < context else "prompt", code="context_length_exceeded")
-        return ids, requested, stop + extra_stop
+        return ids, starts, requested, stop + extra_stop
 
-    def submit(m: ServedModel, body: _TextBody, ids: list[list[int]], max_tokens: int, stop: list[str]
-               ) -> tuple[list[Job], asyncio.Queue]:
+    def submit(m: ServedModel, body: _TextBody, ids: list[list[int]], starts: list[list[int]], max_tokens: int,
+               stop: list[str]) -> tuple[list[Job], asyncio.Queue]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         base = body.seed if body.seed is not None else int.from_bytes(os.urandom(6), "little")
         jobs = []
-        for pi, p_ids in enumerate(ids):
+        for pi, (p_ids, start) in enumerate(zip(ids, starts)):
             for j in range(body.n):
                 index = pi * body.n + j
 
@@ -265,7 +266,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
                     loop.call_soon_threadsafe(events.put_nowait, (index, kind, payload))
 
                 # choice j of a request with seed s is seeded s + j, as row j of sampling.generate
-                jobs.append(Job(p_ids, max_tokens, emit, m.decoder(p_ids), temperature=body.temperature,
+                jobs.append(Job(start, max_tokens, emit, m.decoder(p_ids), temperature=body.temperature,
                                 top_p=body.top_p, stop=tuple(stop), eos_id=m.parts.eos_id, seed=base + j))
         try:
             m.batcher.submit(jobs)
@@ -364,8 +365,8 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         if not prompts:
             raise APIError(400, "prompt must not be an empty list", param="prompt")
-        ids, max_tokens, stop = plan(m, body, prompts, [], 16)
-        jobs, events = submit(m, body, ids, max_tokens, stop)
+        ids, starts, max_tokens, stop = plan(m, body, prompts, [], 16)
+        jobs, events = submit(m, body, ids, starts, max_tokens, stop)
         rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
         def chunk(index, text, finish, opening=False, usage=None):
@@ -390,8 +391,8 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
     async def chat(body: ChatBody, request: Request) -> Any:
         m = get_model(body.model, "text")
         prompt = m.template.render([msg.model_dump() for msg in body.messages])
-        ids, max_tokens, stop = plan(m, body, [prompt], m.template.stop, limits.max_tokens)
-        jobs, events = submit(m, body, ids, max_tokens, stop)
+        ids, starts, max_tokens, stop = plan(m, body, [prompt], m.template.stop, limits.max_tokens)
+        jobs, events = submit(m, body, ids, starts, max_tokens, stop)
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
         def chunk(index, text, finish, opening=False, usage=None):

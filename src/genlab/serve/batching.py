@@ -255,9 +255,10 @@ class Batcher:
                 first.append(tok)
         if not keep:
             return
-        sel = torch.tensor(keep)
-        cache = tuple((k[sel.to(self.device)], v[sel.to(self.device)]) for k, v in cache)
-        pad = pad[sel]
+        if len(keep) < len(rows):  # (only a KV cache gets here: models without `pad` admit one row at a time)
+            sel = torch.tensor(keep)
+            cache = tuple((k[sel.to(self.device)], v[sel.to(self.device)]) for k, v in cache)
+            pad = pad[sel]
         if self._cache is None:
             self._cache, self._pad = cache, pad
         else:  # left-pad whichever cache is shorter so both have the same length
