@@ -21,7 +21,7 @@ def model():
     return GPT(GPTConfig(vocab_size=40, block_size=64, n_layer=2, n_head=2, n_embd=32)).eval()
 
 
-def _job(prompt, max_new, seed, done, events, temperature=1.0, top_p=1.0, stop=(), eos_id=None):
+def _job(prompt, max_new, seed, done, events, temperature=1.0, top_p=1.0, stop=(), eos_id=None, penalty=1.0):
     key = len(events)
     events[key] = []
 
@@ -31,18 +31,19 @@ def _job(prompt, max_new, seed, done, events, temperature=1.0, top_p=1.0, stop=(
             done.release()
 
     return Job(prompt, max_new, emit, _decode, temperature=temperature, top_p=top_p, stop=tuple(stop),
-               eos_id=eos_id, seed=seed)
+               eos_id=eos_id, seed=seed, repetition_penalty=penalty)
 
 
 def test_batched_results_equal_unbatched_generate(model):
     """Prompts of different lengths, joining a running batch at different times."""
     torch.manual_seed(1)
-    specs = [(torch.randint(0, 40, (n,)).tolist(), m, seed, t, p)
-             for n, m, seed, t, p in [(3, 20, 11, 1.0, 1.0), (9, 15, 12, 0.8, 0.9), (1, 25, 13, 0.0, 1.0),
-                                      (17, 12, 14, 1.2, 1.0), (5, 30, 15, 1.0, 0.5), (9, 8, 16, 1.0, 1.0)]]
+    specs = [(torch.randint(0, 40, (n,)).tolist(), m, seed, t, p, r)
+             for n, m, seed, t, p, r in [(3, 20, 11, 1.0, 1.0, 1.0), (9, 15, 12, 0.8, 0.9, 1.0),
+                                         (1, 25, 13, 0.0, 1.0, 1.3), (17, 12, 14, 1.2, 1.0, 1.0),
+                                         (5, 30, 15, 1.0, 0.5, 1.0), (9, 8, 16, 1.0, 1.0, 1.5)]]
     batcher = Batcher(model, max_batch=4, max_queue=16).start()
     done, events = threading.Semaphore(0), {}
-    jobs = [_job(p, m, seed, done, events, t, tp) for p, m, seed, t, tp in specs]
+    jobs = [_job(p, m, seed, done, events, t, tp, penalty=r) for p, m, seed, t, tp, r in specs]
     batcher.submit(jobs[:2])
     done.acquire()  # the others join a batch that is already running
     batcher.submit(jobs[2:])
@@ -50,8 +51,9 @@ def test_batched_results_equal_unbatched_generate(model):
         assert done.acquire(timeout=30)
     batcher.stop()
     assert batcher.steps < sum(m for _, m, *_ in specs)  # rows really shared forward passes
-    for key, (prompt, m, seed, t, tp) in enumerate(specs):
-        ref = generate(model, [prompt], m, temperature=t, top_p=tp, seed=seed, decode=_decode)[0]
+    for key, (prompt, m, seed, t, tp, r) in enumerate(specs):
+        ref = generate(model, [prompt], m, temperature=t, top_p=tp, seed=seed, decode=_decode,
+                       repetition_penalty=r)[0]
         kinds = [k for k, _ in events[key]]
         assert kinds[-1] == "done"
         final = events[key][-1][1]

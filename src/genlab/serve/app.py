@@ -74,6 +74,7 @@ class _TextBody(_Body):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float = Field(default=1.0, ge=0, le=2)
     top_p: float = Field(default=1.0, gt=0, le=1)
+    repetition_penalty: float = Field(default=1.0, gt=0, le=10)  # genlab's (and vLLM's) extension: CTRL's penalty
     n: int = Field(default=1, ge=1)
     stop: str | list[str] | None = None
     seed: int | None = None
@@ -267,7 +268,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
 
                 # choice j of a request with seed s is seeded s + j, as row j of sampling.generate
                 jobs.append(Job(start, max_tokens, emit, m.decoder(p_ids), temperature=body.temperature,
-                                top_p=body.top_p, stop=tuple(stop), eos_id=m.parts.eos_id, seed=base + j))
+                                top_p=body.top_p, repetition_penalty=body.repetition_penalty, stop=tuple(stop), eos_id=m.parts.eos_id, seed=base + j))
         try:
             m.batcher.submit(jobs)
         except QueueFull as e:

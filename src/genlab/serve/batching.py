@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..sampling.logits import next_token
+from ..sampling.logits import next_token, penalize_repetition
 
 Emit = Callable[[str, Any], None]  # ("text", piece) | ("done", Finished) | ("error", message)
 
@@ -61,6 +61,7 @@ class Job:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
+    repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     eos_id: int | None = None
     seed: int | None = None
@@ -219,6 +220,9 @@ class Batcher:
 
     def _sample(self, row: _Row, logits: torch.Tensor) -> int:
         s = row.seq
+        if s.repetition_penalty != 1.0:  # over the whole context, as sampling.generate does
+            seen = torch.tensor([s.prompt_ids + row.tokens], device=logits.device)
+            logits = penalize_repetition(logits[None], seen, s.repetition_penalty)[0]
         if s.temperature == 0:
             return int(logits.argmax(-1))
         return int(next_token(logits[None], s.temperature, s.top_k, s.top_p, row.gen)[0])
