@@ -216,6 +216,13 @@ def test_client_disconnect_cancels_generation(start_server, text_run):
 
     s = start_server({"tiny": text_run}, max_batch=4)
     batcher = s.app.state.models["tiny"].batcher
+    model = batcher.model
+
+    def slow_model(*args, **kwargs):  # 20 ms a step: 90 tokens take 1.8 s, the disconnect comes first
+        time.sleep(0.02)
+        return model(*args, **kwargs)
+
+    batcher.model = slow_model
     with httpx.stream("POST", s.url + "/v1/completions", json={"model": "tiny", "prompt": "the", "max_tokens": 90,
                                                                   "stream": True, "temperature": 1.0}, timeout=30) as r:
         next(r.iter_lines())
