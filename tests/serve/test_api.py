@@ -195,8 +195,17 @@ def test_health_and_metrics(server, client):
 
 def test_full_queue_answers_429_with_retry_after(start_server, text_run):
     import asyncio
+    import time
 
     s = start_server({"tiny": text_run}, max_batch=1, max_queue=1)
+    batcher = s.app.state.models["tiny"].batcher
+    model = batcher.model
+
+    def slow_model(*args, **kwargs):  # 80 tokens take >= 0.8 s: the burst arrives while one runs
+        time.sleep(0.01)
+        return model(*args, **kwargs)
+
+    batcher.model = slow_model
 
     async def burst():
         async with httpx.AsyncClient(timeout=60) as c:
