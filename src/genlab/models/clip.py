@@ -6,15 +6,15 @@ embedding space, trained so that matching (image, caption) pairs score highest.
     logits = exp(logit_scale) * image_emb @ text_emb.T      (logit_scale learned, clamped at log 100)
     loss   = (cross_entropy(logits, diag) + cross_entropy(logits.T, diag)) / 2
 
-The text side is a module of its own (`TextEncoder`) so that other models can condition on it:
-`save_text_encoder` writes it with its tokenizer into a folder (config JSON, safetensors,
-tokenizer.json) that `load_text_encoder` reads back without the CLIP model around it.
+The text side is a module of its own (`TextEncoder`) so that other models can condition on it;
+`load_clip_run` reads a trained `clip` run directory (a text-conditional diffusion run copies the
+model into its own run directory, see recipes/diffusion.py).
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -27,7 +27,6 @@ from ..errors import RunDirError
 from ..tokenizers import Tokenizer, load_tokenizer
 
 MAX_LOGIT_SCALE = math.log(100.0)   # CLIP clamps the temperature so logits stay <= 100x cosines
-TEXT_ENCODER_FILES = ("text_encoder.json", "text_encoder.safetensors", "tokenizer.json")
 
 
 @dataclass
@@ -143,43 +142,69 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tens
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
 
-# ---------------------------------------------------------------------------------- text encoder files
-def save_text_encoder(directory: str | Path, encoder: TextEncoder, tokenizer: Tokenizer) -> None:
-    """The text encoder alone, loadable by load_text_encoder: config, weights, tokenizer."""
+# ---------------------------------------------------------------------------------- a trained clip run
+def load_clip_run(run_dir: str | Path) -> tuple[CLIP, Tokenizer]:
+    """The CLIP model (best weights, eval mode, frozen) and tokenizer of a `clip` run directory."""
+    from ..engine.rundir import RunDir
+
+    run = RunDir(run_dir)
+    name, saved = run.read_config()
+    if name != "clip":
+        raise RunDirError(f"{run_dir} is a {name!r} run, not a clip run (train one with `genlab train clip`)")
+    keys = {f.name for f in fields(CLIPConfig)} - {"vocab_size"}
+    tokenizer = load_tokenizer(Path(run_dir))
+    model = CLIP(CLIPConfig(vocab_size=tokenizer.vocab_size, **{k: saved[k] for k in keys if k in saved}))
+    run.load_weights({"clip": model}, "best")
+    return model.eval().requires_grad_(False), tokenizer
+
+
+def save_clip(directory: str | Path, model: CLIP, tokenizer: Tokenizer) -> None:
+    """A trained CLIP as three files another run can carry: clip.json (config), clip.safetensors
+    (weights), tokenizer.json."""
     d = Path(directory)
-    write_text(d / "text_encoder.json", json.dumps(asdict(encoder.cfg)))
-    save_safetensors({k: v.detach().cpu() for k, v in encoder.state_dict().items()}, d / "text_encoder.safetensors")
+    write_text(d / "clip.json", json.dumps(asdict(model.cfg)))
+    save_safetensors({k: v.detach().cpu() for k, v in model.state_dict().items()}, d / "clip.safetensors")
     tokenizer.save(d)
 
 
-def load_text_encoder(directory: str | Path) -> tuple[TextEncoder, Tokenizer]:
-    """Read what save_text_encoder wrote (eval mode, frozen)."""
+def load_clip(directory: str | Path) -> tuple[CLIP, Tokenizer]:
+    """Read what save_clip wrote (eval mode, frozen)."""
     from safetensors.torch import load_file
 
     d = Path(directory)
-    missing = [f for f in TEXT_ENCODER_FILES if not (d / f).is_file()]
-    if missing:
-        raise RunDirError(f"no text encoder in {d} (missing {', '.join(missing)}); give a trained clip run directory")
     try:
-        cfg = TextEncoderConfig(**json.loads((d / "text_encoder.json").read_text(encoding="utf-8")))
-        encoder = TextEncoder(cfg)
-        encoder.load_state_dict(load_file(str(d / "text_encoder.safetensors")))
-    except (OSError, ValueError, TypeError, RuntimeError) as e:
-        raise RunDirError(f"corrupt text encoder in {d}: {str(e).splitlines()[0]}") from None
-    return encoder.eval().requires_grad_(False), load_tokenizer(d)
+        model = CLIP(CLIPConfig(**json.loads((d / "clip.json").read_text(encoding="utf-8"))))
+        model.load_state_dict(load_file(str(d / "clip.safetensors")))
+    except Exception as e:  # missing file, bad JSON, safetensors' own errors, shape mismatch
+        raise RunDirError(f"missing or corrupt CLIP files (clip.json, clip.safetensors) in {d}: "
+                          f"{str(e).splitlines()[0]}") from None
+    return model.eval().requires_grad_(False), load_tokenizer(d)
 
 
 @torch.no_grad()
-def embed_texts(encoder: TextEncoder, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = 512
-                ) -> torch.Tensor:
+def embed_texts(model: CLIP, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = 512) -> torch.Tensor:
     """Normalised text embeddings (N, embed_dim) on the CPU."""
-    out = []
-    device = next(encoder.parameters()).device
-    for i in range(0, len(texts), batch_size):
-        ids, lengths = tokenize(tokenizer, texts[i:i + batch_size], encoder.cfg.context)
-        out.append(F.normalize(encoder(ids.to(device), lengths.to(device)), dim=-1).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0, encoder.cfg.embed_dim)
+    device = model.logit_scale.device
+    out = [model.encode_text(*(t.to(device) for t in tokenize(tokenizer, texts[i:i + batch_size], model.cfg.context)))
+           .float().cpu() for i in range(0, len(texts), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, model.cfg.embed_dim)
 
 
-__all__ = ["CLIP", "CLIPConfig", "ImageEncoder", "TextEncoder", "TextEncoderConfig", "clip_loss", "embed_texts",
-           "load_text_encoder", "save_text_encoder", "text_config", "tokenize"]
+@torch.no_grad()
+def embed_images(model: CLIP, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Normalised image embeddings (N, embed_dim) on the CPU of float images in [-1, 1]."""
+    device = model.logit_scale.device
+    out = [model.encode_image(images[i:i + batch_size].to(device)).float().cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, model.cfg.embed_dim)
+
+
+def clip_score(model: CLIP, tokenizer: Tokenizer, images: torch.Tensor, texts: Sequence[str]) -> float:
+    """CLIP score: 100 x the mean cosine between each image and its text (Hessel et al. 2021,
+    without their clipping at 0), in this CLIP's embedding space."""
+    cos = (embed_images(model, images) * embed_texts(model, tokenizer, texts)).sum(-1)
+    return float(100 * cos.mean())
+
+
+__all__ = ["CLIP", "CLIPConfig", "ImageEncoder", "TextEncoder", "TextEncoderConfig", "clip_loss", "clip_score", "embed_images", "embed_texts",
+           "load_clip", "load_clip_run", "save_clip", "text_config", "tokenize"]

@@ -36,7 +36,7 @@ from ..data.image_datasets import DEFAULT_FACES, load_faces_tensors, n_held_out
 from ..data.images import set_channels, to_tensor
 from ..engine.config import TrainConfig
 from ..errors import ConfigError
-from ..models.clip import CLIP, CLIPConfig, clip_loss, tokenize
+from ..models.clip import CLIP, CLIPConfig, clip_loss, embed_images, embed_texts, tokenize
 from ..outputs import Images
 from ..tokenizers import BPETokenizer, Tokenizer, load_tokenizer
 from .base import SampleOptions
@@ -179,17 +179,11 @@ class CLIPRecipe(ImageRecipe):
         return {"loss": loss.item(), "logit_scale": self.modules["clip"].scale().detach().item()}
 
     # -- embeddings ---------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def image_embeddings(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        m = self.modules["clip"]
-        return torch.cat([m.encode_image(x[i:i + batch_size].to(self.device)).float().cpu()
-                          for i in range(0, len(x), batch_size)])
+    def image_embeddings(self, x: torch.Tensor) -> torch.Tensor:
+        return embed_images(self.modules["clip"], x)
 
-    @torch.no_grad()
-    def text_embeddings(self, texts: list[str], batch_size: int = 512) -> torch.Tensor:
-        m = self.modules["clip"]
-        return torch.cat([m.encode_text(*self.tokens(texts[i:i + batch_size])).float().cpu()
-                          for i in range(0, len(texts), batch_size)])
+    def text_embeddings(self, texts: list[str]) -> torch.Tensor:
+        return embed_texts(self.modules["clip"], self.tokenizer, texts)
 
     def zero_shot(self, image_emb: torch.Tensor, attribute: str) -> np.ndarray:
         """0/1 per image: is `attribute` present, by the nearer of the two averaged prompt sets."""
