@@ -113,6 +113,9 @@ class DiffusionConfig(TrainConfig):
     eval_every: int = 0
     save_every: int = 500
     log_every: int = 25
+    bounds = {"unet_channels": "[1, inf)", "attention_resolutions": "[1, inf)", "head_channels": "[1, inf)",
+              "groups": "[1, inf)", "beta_start": "(0, 1)", "beta_end": "(0, 1)", "image_size": "[4, inf)",
+              "channels": "[1, 3]"}
 
     def check(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -179,8 +182,6 @@ class DiffusionSample(SampleOptions):
 
 class DiffusionRecipe(ImageRecipe):
     name = "diffusion"
-    summary = "Denoising diffusion (DDPM/DDIM, attention U-Net, EMA, classifier-free guidance); FID/KID"
-    default_data = "procedural 16x16 faces (dataset=digits|mnist, or --data an image folder / IDX files)"
     Config = DiffusionConfig
     Sample = DiffusionSample
     ema_of = {"ema": "unet"}
