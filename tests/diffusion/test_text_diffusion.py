@@ -76,3 +76,15 @@ def test_self_contained_and_resume(runs):
     assert loaded.sample(n=1, steps=2, prompt="a smiling face").parts["samples"].images.shape == (1, 16, 16, 3)
     with pytest.raises(ConfigError):
         genlab.load(tmp / "diff", device="cpu").recipe.labels_for(loaded.recipe.Sample(prompt="x", label="1"), 1)
+
+
+def test_served_prompt_reaches_a_text_model(runs):
+    from genlab.serve.models import ServedModel
+
+    _, run = runs
+    m = ServedModel("faces-text", run)
+    options = m.sample_options_for_prompt(" a smiling face with glasses ")
+    assert options == {"prompt": "a smiling face with glasses"}
+    out = m.sample(**options, n=2, steps=2)
+    images = next(p for p in out.parts.values() if p.kind == "images")
+    assert images.labels == ["a smiling face with glasses"] * 2      # revised_prompt of the API
