@@ -43,10 +43,15 @@ class RBM(nn.Module):
             v = torch.bernoulli(self.visible_probs(h), generator=generator)
         return v
 
-    def cd_loss(self, v_data: torch.Tensor, v_model: torch.Tensor) -> torch.Tensor:
+    def cd_loss(self, v_data: torch.Tensor, v_model: torch.Tensor,
+                model_weights: torch.Tensor | None = None) -> torch.Tensor:
         """Mean F(data) - mean F(model samples): its gradient is minus the CD estimate of the
-        log-likelihood gradient (the samples are constants)."""
-        return self.free_energy(v_data).mean() - self.free_energy(v_model.detach()).mean()
+        log-likelihood gradient (the samples are constants). `model_weights` (summing to 1)
+        weights the negative phase instead of a plain mean, e.g. exact probabilities of every
+        state of a tiny RBM."""
+        fe_model = self.free_energy(v_model.detach())
+        negative = fe_model.mean() if model_weights is None else (model_weights.detach() * fe_model).sum()
+        return self.free_energy(v_data).mean() - negative
 
     def pseudo_log_likelihood(self, v: torch.Tensor) -> torch.Tensor:
         """Exact pseudo-log-likelihood sum_i log p(v_i | v_-i) per row (all D bits, not
