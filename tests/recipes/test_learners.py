@@ -96,26 +96,38 @@ def test_word2vec_analogy_and_similarity_files(w2v_run, tmp_path):
     assert m["wordsim353_coverage"] == 0.75 and -1 <= m["wordsim353_spearman"] <= 1
 
 
-@pytest.mark.parametrize("arch", ["skipgram", "cbow"])
-def test_word2vec_resume_equals_uninterrupted(arch, tmp_path):
-    resume_equals_uninterrupted("word2vec", tmp_path, {**W2V, "arch": arch, "batch_size": 64}, 6)
+def test_word2vec_cbow_resume_equals_uninterrupted(tmp_path):
+    resume_equals_uninterrupted("word2vec", tmp_path, {**W2V, "arch": "cbow", "batch_size": 64}, 6)
 
 
-@pytest.mark.parametrize("persistent", [True, False])
-def test_rbm_beats_untrained_and_resumes_exactly(persistent, tmp_path):
-    over = {**RBM, "persistent": persistent, "k": 1 if persistent else 2}
-    run = genlab.train("rbm", overrides={**over, "max_steps": 150, "batch_size": 40}, out=tmp_path / "t",
-                       progress=False)
-    m = run.evaluate()
+@pytest.fixture(scope="module")
+def rbm_run(tmp_path_factory):
+    return genlab.train("rbm", overrides={**RBM, "max_steps": 150, "batch_size": 40},
+                       out=tmp_path_factory.mktemp("rbm") / "r", progress=False)
+
+
+def beats_untrained(m: dict) -> None:
     assert m["pseudo_log_likelihood"] > m["untrained_pseudo_log_likelihood"] + 5
     assert m["reconstruction_mse"] < 0.6 * m["untrained_reconstruction_mse"]
     assert m["ais_log_likelihood"] > m["untrained_ais_log_likelihood"]
-    resume_equals_uninterrupted("rbm", tmp_path, over, 10)
 
 
-def test_rbm_chains_pictures(tmp_path):
-    run = genlab.train("rbm", overrides={**RBM, "max_steps": 5}, out=tmp_path / "r", progress=False)
-    out = genlab.load(run.path).sample(n=3, steps=20, snapshots=4)
+def test_rbm_pcd_beats_untrained(rbm_run):
+    beats_untrained(rbm_run.evaluate())
+
+
+def test_rbm_cd_k_beats_untrained(tmp_path):
+    beats_untrained(genlab.train("rbm", overrides={**RBM, "persistent": False, "k": 2, "max_steps": 150,
+                                                   "batch_size": 40}, out=tmp_path / "t", progress=False).evaluate())
+
+
+def test_rbm_resume_with_persistent_chains(tmp_path):
+    resume_equals_uninterrupted("rbm", tmp_path, RBM, 10)
+    assert "chains.v" in load_file(str(tmp_path / "full" / "model.safetensors"))
+
+
+def test_rbm_chains_pictures(rbm_run, tmp_path):
+    out = genlab.load(rbm_run.path).sample(n=3, steps=20, snapshots=4)
     assert out.parts["from_noise"].images.shape[0] == out.parts["from_data"].images.shape[0] == 3 * 5
     names = sorted(p.name for p in out.to_files(tmp_path / "s"))
     assert names == ["chains-from-data-native.png", "chains-from-data.png",
