@@ -255,27 +255,28 @@ def save_piano_roll(roll: np.ndarray, path: str | Path, steps_per_bar: int = 16,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     from ..engine.plots import save_figure
 
     roll = np.asarray(roll, dtype=bool)
     used = np.flatnonzero(roll.any(axis=(0, 1)))
-    lo, hi = (used.min(), used.max()) if len(used) else (36, 48)
-    lo, hi = max(0, lo - 2), min(roll.shape[2] - 1, hi + 2)
-    fig, ax = plt.subplots(figsize=(max(4.0, roll.shape[1] / 8), 3.2))
-    colors = plt.get_cmap("tab10").colors
+    lo, hi = (max(0, used.min() - 2), min(roll.shape[2], used.max() + 3)) if len(used) else (12, 36)
+    colors = np.asarray(plt.get_cmap("tab10").colors)
+    image = np.ones((hi - lo, roll.shape[1], 3))                     # white; rows = pitches, low at the bottom
     for k in range(roll.shape[0]):
-        t, p = np.nonzero(roll[k])
-        ax.bar(t, 0.8, bottom=p + lowest - 0.4, width=1.0, align="edge", color=colors[k % 10], alpha=0.85,
-               label=(names[k] if names else f"track {k + 1}"), linewidth=0)
-    for b in range(0, roll.shape[1] + 1, steps_per_bar):
+        image[roll[k, :, lo:hi].T] = colors[k % 10]
+    fig, ax = plt.subplots(figsize=(max(4.0, roll.shape[1] / 8), 3.2))
+    ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest",
+              extent=(0, roll.shape[1], lo + lowest - 0.5, hi + lowest - 0.5))
+    for b in range(steps_per_bar, roll.shape[1], steps_per_bar):
         ax.axvline(b, color="0.6", lw=0.6)
-    ax.set_xlim(0, roll.shape[1])
-    ax.set_ylim(lo + lowest - 0.5, hi + lowest + 0.5)
     ax.set_xlabel("step")
     ax.set_ylabel("MIDI pitch")
     if roll.shape[0] > 1:
-        ax.legend(fontsize=7, loc="upper right", ncol=roll.shape[0])
+        labels = names or [f"track {k + 1}" for k in range(roll.shape[0])]
+        ax.legend([Patch(color=colors[k % 10]) for k in range(roll.shape[0])], labels, fontsize=7,
+                  loc="upper right", ncol=roll.shape[0])
     if title:
         ax.set_title(title, fontsize=9)
     return save_figure(fig, path, dpi=90)

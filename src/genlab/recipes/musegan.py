@@ -50,8 +50,8 @@ class MuseGANRecipeConfig(TrainConfig):
     n_tracks: int = 4
     n_bars: int = 2
     steps_per_bar: int = 16      # 16th notes in 4/4
-    n_pitches: int = 84          # roll rows (a multiple of 12) ...
-    lowest: int = 24             # ... starting at this MIDI pitch (24 = C1)
+    n_pitches: int = 48          # roll rows (a multiple of 12; book: 84 from C1) ...
+    lowest: int = 36             # ... starting at this MIDI pitch (36 = C2: the chorales span 36-81)
     hop_bars: int = 1            # a new training segment every this many bars
     z_dim: int = 32
     width: float = 0.125         # channel multiplier (book: 1.0)
@@ -170,8 +170,8 @@ class MuseGANRecipe(Recipe):
     default_data = "Bach's four-part chorales from music21's corpus (a JSB .json or a MIDI folder with --data)"
     Config = MuseGANRecipeConfig
     Sample = MuseGANSample
-    presets = {"book": {"width": 1.0, "z_dim": 32, "batch_size": 64, "lr": 1e-3, "n_critic": 5,
-                        "gp_weight": 10.0, "max_steps": 6000}}
+    presets = {"book": {"width": 1.0, "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
+                        "n_critic": 5, "gp_weight": 10.0, "max_steps": 6000}}
 
     # -- data --------------------------------------------------------------------------------
     def prepare_data(self) -> None:
