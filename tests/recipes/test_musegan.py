@@ -128,3 +128,22 @@ def test_midi_output_without_fluidsynth(tmp_path: Path, monkeypatch, capsys):
     assert err.count("\n") == 1 and "fluidsynth" in err                    # one line, once
     no_rolls = Midi([paths[0].read_bytes()]).to_files(tmp_path / "b")      # pictures drawn from the MIDI
     assert no_rolls[1].suffix == ".png" and no_rolls[1].stat().st_size > 0
+
+
+def test_midi_output_renders_wav_when_fluidsynth_is_installed(tmp_path: Path):
+    import shutil
+    import wave
+
+    from genlab.data.midi import find_soundfont
+
+    if shutil.which("fluidsynth") is None or find_soundfont() is None:
+        pytest.skip("fluidsynth or a GM SoundFont not installed (apt-get install fluidsynth fluid-soundfont-gm)")
+    roll = np.zeros((1, 16, 48), dtype=bool)
+    roll[0, :8, 24] = True                                   # one C4 for two beats
+    paths = Midi([midi_bytes(roll_to_midi(roll, lowest=36))], audio=True).to_files(tmp_path)
+    wav = [p for p in paths if p.suffix == ".wav"]
+    assert len(wav) == 1
+    with wave.open(str(wav[0])) as w:
+        frames = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        assert w.getnframes() / w.getframerate() >= 1.0      # two beats at 120 bpm
+    assert np.abs(frames).max() > 1000                        # not silence

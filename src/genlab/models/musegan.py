@@ -34,6 +34,7 @@ class MuseGANConfig:
     n_pitches: int = 84          # a multiple of 12 (pitch axis factored as octaves x 12)
     z_dim: int = 32
     width: float = 1.0           # channel multiplier (1.0 = the book)
+    output: str = "tanh"         # tanh (the book: every pitch on/off) | softmax (one pitch or a rest per step)
 
     def check(self) -> None:
         if self.n_steps < 4 or self.n_steps & (self.n_steps - 1):
@@ -42,6 +43,8 @@ class MuseGANConfig:
             raise ValueError("n_pitches must be a positive multiple of 12")
         if self.n_bars < 2 or self.n_tracks < 1 or self.z_dim < 1 or self.width <= 0:
             raise ValueError("need n_bars >= 2, n_tracks >= 1, z_dim >= 1 and width > 0")
+        if self.output not in ("tanh", "softmax"):
+            raise ValueError("output must be tanh or softmax")
 
     def ch(self, n: int) -> int:
         return max(4, int(round(n * self.width)))
@@ -84,6 +87,12 @@ class BarGenerator(nn.Module):
     a dense layer to 2 steps, doubling the steps, then the pitch axis grown in two steps
     (x octaves, then x 12 semitones).
 
+    Output: `tanh` (the book) scores every pitch in [-1, 1] on its own. `softmax` reads the
+    pitches plus one "rest" unit per step as one categorical distribution and returns
+    2 p - 1 for the pitches (rest dropped): a step holds at most one clear note, as a chorale
+    voice does, and the gradient does not vanish the way a saturated tanh's does (with tanh
+    the CPU default sat at 69% empty bars after 600 steps).
+
     The book's transposed convolutions here all have kernel = stride, so each is a linear map
     from one input position to `stride` output positions; they are written as such (Linear,
     channels last), which computes the same function several times faster on a CPU. (A
@@ -101,6 +110,7 @@ class BarGenerator(nn.Module):
         self.to_octaves = nn.Linear(last, self.octaves * last)
         self.octave_norm = ChannelNorm(last)
         self.to_pitches = nn.Linear(last, 12)
+        self.to_rest = nn.Linear(last * self.octaves, 1) if c.output == "softmax" else None
         self.h = h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,7 +119,11 @@ class BarGenerator(nn.Module):
         for up, norm in zip(self.ups, self.up_norms):
             x = torch.relu(norm(up(x).view(n, 2 * x.shape[1], -1)))        # double the steps
         x = torch.relu(self.octave_norm(self.to_octaves(x).view(n, x.shape[1], self.octaves, -1)))
-        return torch.tanh(self.to_pitches(x).view(n, x.shape[1], self.octaves * 12))
+        pitches = self.to_pitches(x).view(n, x.shape[1], self.octaves * 12)
+        if self.to_rest is None:
+            return torch.tanh(pitches)
+        logits = torch.cat([pitches, self.to_rest(x.flatten(2))], dim=-1)
+        return 2 * logits.softmax(-1)[..., :-1] - 1
 
 
 class MuseGenerator(nn.Module):

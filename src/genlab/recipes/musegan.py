@@ -11,10 +11,11 @@ segments of `n_bars` bars (a new segment every `hop_bars` bars; silent segments 
   beat; unreadable files are skipped and counted; every 10th file is held out.
 
 Training: `n_critic` critic steps (Wasserstein loss + gradient penalty) per generator step,
-Adam(lr, (0.5, 0.9)) for both, samples from an EMA of the generator. The generator's tanh
-output becomes notes where it is > 0 (`binarize=threshold`) or, for one-voice tracks such as
-chorale voices, at most one pitch per step and track: the highest-scoring one, if > 0
-(`binarize=monophonic`).
+Adam(lr, (0.5, 0.9)) for both, samples from an EMA of the generator. The generator's output is
+the book's tanh per pitch (`output=tanh`) or, by default, a softmax over the pitches and a rest
+per step and track (`output=softmax`; see models/musegan.py for why). It becomes notes where it
+is > 0 (`binarize=threshold`) or, for one-voice tracks such as chorale voices, at most one pitch
+per step and track (`binarize=monophonic`, default).
 
 `genlab eval`: the MuseGAN metrics (genlab.metrics.music) of generated segments beside the
 training data's and an untrained generator's, and the share of generated MIDI files that
@@ -55,6 +56,7 @@ class MuseGANRecipeConfig(TrainConfig):
     hop_bars: int = 1            # a new training segment every this many bars
     z_dim: int = 32
     width: float = 0.125         # channel multiplier (book: 1.0)
+    output: str = "softmax"      # generator output: softmax (one pitch or a rest per step and track) | tanh (book)
     n_critic: int = 5            # critic steps per generator step
     gp_weight: float = 10.0      # lambda of the gradient penalty
     beta1: float = 0.5
@@ -82,6 +84,8 @@ class MuseGANRecipeConfig(TrainConfig):
             raise ConfigError("invalid config: steps_per_bar must be a multiple of 4 (4/4 bars)")
         if self.n_critic < 1 or self.gp_weight < 0 or self.hop_bars < 1:
             raise ConfigError("invalid config: need n_critic >= 1, gp_weight >= 0 and hop_bars >= 1")
+        if self.output not in ("softmax", "tanh"):
+            raise ConfigError("invalid config: output must be softmax or tanh")
         if self.binarize not in ("monophonic", "threshold"):
             raise ConfigError("invalid config: binarize must be monophonic or threshold")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -94,7 +98,8 @@ class MuseGANRecipeConfig(TrainConfig):
             raise ConfigError("invalid config: musegan needs grad_accum=1 (raise batch_size instead)")
 
     def model_config(self) -> MuseGANConfig:
-        return MuseGANConfig(self.n_tracks, self.n_bars, self.steps_per_bar, self.n_pitches, self.z_dim, self.width)
+        return MuseGANConfig(self.n_tracks, self.n_bars, self.steps_per_bar, self.n_pitches, self.z_dim, self.width,
+                             self.output)
 
 
 @dataclass
@@ -151,12 +156,19 @@ def load_rolls(c: MuseGANRecipeConfig) -> tuple[list[np.ndarray], list[np.ndarra
     return train, held, f"{c.data} ({len(rolls)} MIDI files{skipped})"
 
 
-def binarize(x: torch.Tensor, mode: str) -> np.ndarray:
-    """Generator output in [-1, 1] (..., steps, pitches) -> boolean roll."""
+def binarize(x: torch.Tensor, mode: str, output: str = "tanh") -> np.ndarray:
+    """Generator output in [-1, 1] (..., steps, pitches) -> boolean roll. threshold: every pitch
+    > 0. monophonic: the top pitch of a step, if it is > 0 (tanh) or, for softmax output, if it
+    is more likely than the rest (1 - the pitches' total probability)."""
     if mode == "threshold":
         return (x > 0).cpu().numpy()
-    top = x.argmax(-1, keepdim=True)
-    on = torch.zeros_like(x, dtype=torch.bool).scatter_(-1, top, True) & (x > 0)
+    top, idx = x.max(-1, keepdim=True)
+    if output == "softmax":
+        p = (x + 1) / 2
+        keep = (top + 1) / 2 > 1 - p.sum(-1, keepdim=True)
+    else:
+        keep = top > 0
+    on = torch.zeros_like(x, dtype=torch.bool).scatter_(-1, idx, keep)
     return on.cpu().numpy()
 
 
@@ -170,7 +182,7 @@ class MuseGANRecipe(Recipe):
     default_data = "Bach's four-part chorales from music21's corpus (a JSB .json or a MIDI folder with --data)"
     Config = MuseGANRecipeConfig
     Sample = MuseGANSample
-    presets = {"book": {"width": 1.0, "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
+    presets = {"book": {"width": 1.0, "output": "tanh", "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
                         "n_critic": 5, "gp_weight": 10.0, "max_steps": 6000}}
 
     # -- data --------------------------------------------------------------------------------
@@ -240,7 +252,7 @@ class MuseGANRecipe(Recipe):
         G = generator or self.sampler()
         z = torch.randn(n, 2 + 2 * c.n_tracks, c.z_dim, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            outs = [binarize(G(z[i:i + chunk].to(self.device)).float(), c.binarize) for i in range(0, n, chunk)]
+            outs = [binarize(G(z[i:i + chunk].to(self.device)).float(), c.binarize, c.output) for i in range(0, n, chunk)]
         return np.concatenate(outs)
 
     def to_midi(self, rolls: np.ndarray) -> list[bytes]:
