@@ -61,7 +61,7 @@ class MuseGANRecipeConfig(TrainConfig):
     gp_weight: float = 10.0      # lambda of the gradient penalty
     beta1: float = 0.5
     beta2: float = 0.9
-    ema_decay: float = 0.999     # > 0: sample from an EMA of the generator (0 = the raw generator)
+    ema_decay: float = 0.99      # > 0: sample from an EMA of the generator (0 = the raw generator)
     binarize: str = "monophonic"  # monophonic (one pitch per step and track) | threshold (every pitch > 0)
     tempo: float = 100.0         # of the written MIDI files (quarter notes per minute)
     program: int = 0             # General MIDI program of every track (0 = piano, 19 = church organ)
@@ -69,10 +69,11 @@ class MuseGANRecipeConfig(TrainConfig):
     eval_parse: int = 16         # of which this many are written as MIDI and read back by two parsers
     lr: float = 1e-3
     batch_size: int = 32
-    max_steps: int = 1500
-    save_every: int = 250
-    eval_every: int = 250
+    max_steps: int = 1200
+    save_every: int = 100
+    eval_every: int = 100
     log_every: int = 25
+    early_stop_metric: str = "stat_gap"   # keep the checkpoint closest to the data's statistics (no early stop)
     threads: int = 1
 
     def check(self) -> None:
