@@ -256,10 +256,17 @@ class MuseGANRecipe(Recipe):
             outs = [binarize(G(z[i:i + chunk].to(self.device)).float(), c.binarize, c.output) for i in range(0, n, chunk)]
         return np.concatenate(outs)
 
+    def track_names(self) -> list[str]:
+        c = self.config
+        chorales = not c.data or Path(c.data).suffix.lower() == ".json"
+        if chorales and c.n_tracks == 4:
+            return ["soprano", "alto", "tenor", "bass"]
+        return [f"track {k + 1}" for k in range(c.n_tracks)]
+
     def to_midi(self, rolls: np.ndarray) -> list[bytes]:
         c = self.config
         flat = rolls.reshape(rolls.shape[0], c.n_tracks, -1, c.n_pitches)
-        names = [f"voice {k + 1}" for k in range(c.n_tracks)]
+        names = self.track_names()
         return [midi_bytes(roll_to_midi(r, c.steps_per_bar // 4, c.tempo, c.lowest, programs=[c.program] * c.n_tracks,
                                         names=names)) for r in flat]
 
@@ -269,7 +276,8 @@ class MuseGANRecipe(Recipe):
         rolls = self.generate_rolls(opts.n, opts.seed)
         flat = rolls.reshape(opts.n, c.n_tracks, -1, c.n_pitches)
         meta = {"tempo": c.tempo, "steps_per_beat": c.steps_per_bar // 4, "lowest": c.lowest, "n_bars": c.n_bars,
-                "programs": [c.program] * c.n_tracks, "recipe": self.name, "seed": opts.seed}
+                "programs": [c.program] * c.n_tracks, "track_names": self.track_names(), "recipe": self.name,
+                "seed": opts.seed}
         return Midi(self.to_midi(rolls), rolls=flat, metadata=meta, name="musegan")
 
     # -- evaluation ---------------------------------------------------------------------------------
