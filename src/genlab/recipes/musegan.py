@@ -48,22 +48,22 @@ EVAL_SEED = 12345             # latents of the evaluation samples
 
 @dataclass
 class MuseGANRecipeConfig(TrainConfig):
-    n_tracks: int = 4
-    n_bars: int = 2
+    n_tracks: int = 4            # tracks (voices / instruments) per piece
+    n_bars: int = 2              # bars per generated segment
     steps_per_bar: int = 16      # 16th notes in 4/4
-    n_pitches: int = 48          # roll rows (a multiple of 12; book: 84 from C1) ...
-    lowest: int = 36             # ... starting at this MIDI pitch (36 = C2: the chorales span 36-81)
+    n_pitches: int = 48          # piano-roll rows, a multiple of 12 (book: 84 from C1)
+    lowest: int = 36             # MIDI pitch of the lowest row (36 = C2: the chorales span 36-81)
     hop_bars: int = 1            # a new training segment every this many bars
-    z_dim: int = 32
+    z_dim: int = 32              # size of each latent (chords, style, melody, groove)
     width: float = 0.125         # channel multiplier (book: 1.0)
     output: str = "softmax"      # generator output: softmax (one pitch or a rest per step and track) | tanh (book)
     n_critic: int = 5            # critic steps per generator step
     gp_weight: float = 10.0      # lambda of the gradient penalty
-    beta1: float = 0.5
-    beta2: float = 0.9
+    beta1: float = 0.5           # Adam beta1 (book 0.5)
+    beta2: float = 0.9           # Adam beta2 (book 0.9)
     ema_decay: float = 0.99      # > 0: sample from an EMA of the generator (0 = the raw generator)
     binarize: str = "monophonic"  # monophonic (one pitch per step and track) | threshold (every pitch > 0)
-    tempo: float = 100.0         # of the written MIDI files (quarter notes per minute)
+    tempo: float = 100.0         # tempo of the written MIDI files (quarter notes per minute)
     program: int = 0             # General MIDI program of every track (0 = piano, 19 = church organ)
     eval_samples: int = 512      # generated segments scored by evaluate()
     eval_parse: int = 16         # of which this many are written as MIDI and read back by two parsers
@@ -105,7 +105,7 @@ class MuseGANRecipeConfig(TrainConfig):
 
 @dataclass
 class MuseGANSample(SampleOptions):
-    n: int = 4
+    n: int = 4                   # pieces (segments of n_bars bars) per call
 
     def check(self) -> None:
         if self.n < 1:
@@ -178,9 +178,6 @@ def binarize(x: torch.Tensor, mode: str, output: str = "tanh") -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 class MuseGANRecipe(Recipe):
     name = "musegan"
-    summary = ("MuseGAN: multi-track piano rolls from a WGAN-GP with chords/style/melody/groove latents; "
-               "metrics: empty bars, pitch classes, qualified notes, tonal distance, MIDI parse rates")
-    default_data = "Bach's four-part chorales from music21's corpus (a JSB .json or a MIDI folder with --data)"
     Config = MuseGANRecipeConfig
     Sample = MuseGANSample
     presets = {"book": {"width": 1.0, "output": "tanh", "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
