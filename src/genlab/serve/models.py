@@ -4,7 +4,8 @@ The server never asks which recipe made a run. A recipe whose `lm_parts()` exist
 model and is decoded by the batcher; every other run is sampled through `Run.sample`, and what
 comes back is whatever `genlab.outputs` type the recipe returns (Images for image models).
 A conditional model names its classes in `recipe.label_names`; its `Sample` options take the
-class index as `label` (and `mode="label"` when the recipe has sampling modes).
+class index as `label` (and `mode="label"` when the recipe has sampling modes). A model without
+classes whose `Sample` has a `prompt` option (text-conditional diffusion) gets the prompt as is.
 """
 from __future__ import annotations
 
@@ -100,14 +101,16 @@ class ServedModel:
     def sample_options_for_prompt(self, prompt: str) -> dict[str, Any]:
         """The Sample options that make a conditional model draw `prompt`'s class."""
         prompt = prompt.strip()
+        fields = {f.name for f in dataclasses.fields(self.run.recipe.Sample)}
         if not self.labels:
+            if prompt and "prompt" in fields:   # a free-text model (text-conditional diffusion, clip)
+                return {"prompt": prompt}
             if prompt:
                 raise ConfigError(f"model {self.name} is unconditional: it takes no prompt (send an empty prompt)")
             return {}
         lowered = [x.lower() for x in self.labels]
         if prompt.lower() not in lowered:
             raise ConfigError(f"model {self.name} draws one of: {', '.join(self.labels)}; got prompt {prompt!r}")
-        fields = {f.name for f in dataclasses.fields(self.run.recipe.Sample)}
         options: dict[str, Any] = {"label": lowered.index(prompt.lower())}
         if "mode" in fields:
             options["mode"] = "label"
