@@ -35,6 +35,11 @@ REGISTRY: dict[str, RecipeEntry] = {
         "toy_gans:PatternGANRecipe",
         "GAN that learns integers with a pattern as one-hot vectors; metrics: valid share, coverage",
         "multiples of 5 in 0-99, one-hot (or a file of integers)"),
+    "clip": RecipeEntry(
+        "clip:CLIPRecipe",
+        "CLIP-style dual encoder (image CNN + text Transformer over BPE), contrastive with a learned "
+        "temperature; zero-shot attribute accuracy, retrieval recall@1/@5",
+        "procedural 16x16 faces with captions written from their parameters (or a captioned image folder)"),
     "diffusion": RecipeEntry(
         "diffusion:DiffusionRecipe",
         "Denoising diffusion (DDPM/DDIM, attention U-Net, EMA, classifier-free guidance); FID/KID",
