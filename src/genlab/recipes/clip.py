@@ -72,6 +72,8 @@ class CLIPTrainConfig(TrainConfig):
     eval_every: int = 0
     save_every: int = 500
     log_every: int = 25
+    bounds = {"image_width": "[1, inf)", "text_width": "[1, inf)", "text_layers": "[1, inf)",
+              "text_heads": "[1, inf)", "embed_dim": "[1, inf)"}
 
     def check(self) -> None:
         if self.channels not in (1, 3) or self.image_size < 8:

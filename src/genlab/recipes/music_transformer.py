@@ -68,6 +68,7 @@ class MusicTransformerConfig(TrainConfig):
     save_every: int = 250
     log_every: int = 25
     threads: int = 1
+    bounds = {"n_embd": "[1, inf)"}
 
     def check(self) -> None:
         if self.n_layer < 1 or self.n_head < 1 or self.n_embd % self.n_head or self.block_size < 8:
