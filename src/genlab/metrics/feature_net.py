@@ -31,7 +31,11 @@ Domains:
   The attribute judge is a separate "robust" network trained the same way on degraded
   copies (pixel noise, blotchy low-resolution noise, blur): a plain network reads a little
   noise around the eyes as glasses (at 32 px, noise of std 0.05 turned 33% of glasses-free
-  faces into "glasses"), and generated images always carry some noise.
+  faces into "glasses"), and generated images always carry some noise. The judge also has a
+  "face" output, trained against the non-faces of `metrics.non_faces` (blanks, noise,
+  untrained generators' outputs, shuffled or drowned faces, mean faces), so that attribute
+  scores can count an image that is not a face as a failure (`AttributeClassifier.score`);
+  its face / non-face accuracy on held-out images is stored beside the attribute accuracy.
 - "digits": the 10 digit labels (cross-entropy) of scikit-learn's 8x8 digits (1,437 train, 360
   held out), the embedded data set, so its numbers are the same on every machine.
 - "mnist": the 10 labels of MNIST's shared t10k file (first 8,000 images; the last 2,000 are
@@ -59,7 +63,7 @@ import torch.nn.functional as F
 from ..errors import DataError
 from ..models.classifier import ClassifierConfig, CNNClassifier
 
-FORMAT_VERSION = 1            # bump when training data, targets or architecture change
+FORMAT_VERSION = 2            # bump when training data, targets or architecture change (2: the judge's face gate)
 MAX_WORK_SIZE = 32            # the networks see at most 32x32 pixels
 DEFAULT_STEPS = {"faces": 1500, "digits": 400, "folder": 400}
 BATCH_SIZE = 64
@@ -70,6 +74,8 @@ N_FACES_TRAIN = 6000
 N_FACES_VAL = 1000
 REGRESS_WEIGHT = 0.1
 FACES_VAL_SEED = 7919           # held-out faces: a seed never used for training
+NEGATIVES_PER_BATCH = 32        # non-faces beside each batch of faces when training the judge
+NON_FACES_SEED = 104729         # training negatives; held-out negatives use FACES_VAL_SEED
 
 # Continuous face properties regressed by the faces network (names of the generator's parameters).
 _FACE_SCALARS = ("cx", "cy", "scale", "rot", "fa", "bgdir")
@@ -121,6 +127,11 @@ class HeadSpec:
     classes: list[str]              # names of the softmax classes (kind == "classes")
     regress: list[str]              # names of MSE outputs (standardized)
     n_attributes: int = 0           # the first n binary outputs are the public attributes
+
+    @property
+    def face_index(self) -> int | None:
+        """The output unit of the face gate ("is this a face at all?"), if the network has one."""
+        return self.binary.index("face") if "face" in self.binary else None
 
     @property
     def n_outputs(self) -> int:
@@ -186,15 +197,19 @@ class FeatureNet:
 
 
 class AttributeClassifier:
-    """Predicts the procedural faces' binary attributes (glasses, blond, smiling).
+    """Judges generated faces: is it a face at all, and which binary attributes (glasses, blond,
+    smiling) does it show?
 
-    Trust check: `accuracy` holds its per-attribute accuracy on held-out faces rendered at
-    the requested size (from a seed never used in training).
+    Trust check: `accuracy` holds its per-attribute accuracy on held-out faces rendered at the
+    requested size (from a seed never used in training), `face_accuracy` its share of held-out
+    faces called faces and of held-out non-faces (per kind) refused.
     """
 
     def __init__(self, net: FeatureNet):
         if net.heads.n_attributes == 0:
             raise ValueError("this feature network does not predict face attributes")
+        if net.heads.face_index is None:
+            raise ValueError("this feature network has no face gate (an old judge): retrain it")
         self.net = net
         self.attributes: list[str] = net.heads.binary[:net.heads.n_attributes]
 
@@ -203,16 +218,51 @@ class AttributeClassifier:
         return {k: v for k, v in self.net.accuracy.items() if k in self.attributes}
 
     @property
+    def face_accuracy(self) -> dict[str, float]:
+        """{"faces": share of held-out faces called faces, "non_faces": share of held-out
+        non-faces refused, "non_faces_<kind>": the same per kind of non-face}."""
+        return json.loads(self.net.meta.get("face_accuracy", "{}"))
+
+    @property
     def version(self) -> str:
         return self.net.version
 
+    def _sigmoid(self, images: Any) -> np.ndarray:
+        return torch.sigmoid(self.net.logits(images)).double().numpy()
+
     def probabilities(self, images: Any) -> np.ndarray:
-        """(N, n_attributes) probabilities that each attribute is present."""
-        return torch.sigmoid(self.net.logits(images)[:, :len(self.attributes)]).double().numpy()
+        """(N, n_attributes) probabilities that each attribute is present (whether or not the
+        image is a face: see `score` for numbers that count non-faces as failures)."""
+        return self._sigmoid(images)[:, :len(self.attributes)]
 
     def predict(self, images: Any) -> np.ndarray:
         """(N, n_attributes) 0/1 predictions."""
         return (self.probabilities(images) > 0.5).astype(np.int64)
+
+    def face_probability(self, images: Any) -> np.ndarray:
+        """(N,) probability that each image is a face at all."""
+        return self._sigmoid(images)[:, self.net.heads.face_index]
+
+    def is_face(self, images: Any) -> np.ndarray:
+        """(N,) bool: the judge sees a face."""
+        return self.face_probability(images) > 0.5
+
+    def judge(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(is_face (N,) bool, predict (N, n_attributes) 0/1) from one pass over the images."""
+        p = self._sigmoid(images)
+        return p[:, self.net.heads.face_index] > 0.5, (p[:, :len(self.attributes)] > 0.5).astype(np.int64)
+
+    def score(self, images: Any, attribute: str, labels: Any) -> dict[str, float]:
+        """How often the images show the requested value of `attribute`, a non-face counting as
+        a failure: {"attribute_acc": share that are faces AND show labels[i],
+        "face_rate": share that are faces}. `labels`: one 0/1 per image, or one for all."""
+        if attribute not in self.attributes:
+            raise ValueError(f"unknown face attribute {attribute!r} (known: {', '.join(self.attributes)})")
+        face, pred = self.judge(images)
+        want = np.broadcast_to(np.asarray(labels, dtype=np.int64).reshape(-1), face.shape)
+        hit = face & (pred[:, self.attributes.index(attribute)] == want)
+        return {"attribute_acc": float(hit.mean()) if len(hit) else float("nan"),
+                "face_rate": float(face.mean()) if len(face) else float("nan")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,6 +276,9 @@ class _Data:
     y_val: torch.Tensor
     heads: HeadSpec
     source: str
+    x_neg: torch.Tensor | None = None           # non-faces at work size (the judge's face gate)
+    x_neg_val: torch.Tensor | None = None       # held-out non-faces (at the scored size)
+    neg_val_kinds: list[str] | None = None
 
 
 def _face_targets(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
@@ -254,12 +307,16 @@ def _faces_counts(steps: int | None) -> tuple[int, int]:
     return n, (N_FACES_VAL if n == N_FACES_TRAIN else min(N_FACES_VAL, max(200, n // 5)))
 
 
-def _faces_data(size: int, channels: int, work: int, steps: int | None) -> _Data:
+def _faces_data(size: int, channels: int, work: int, steps: int | None, judge: bool = False) -> _Data:
+    """The faces targets; judge=True adds the face gate: a "face" output (1 for every face) and
+    non-faces to train and check it on."""
     from ..recipes.image_data import load_faces_tensors
 
     n, n_val = _faces_counts(steps)
     x, _ = load_faces_tensors(n, work, channels, seed=0)
     binary, cont, bnames, rnames = _face_targets(n, seed=0)
+    if judge:
+        binary, bnames = np.concatenate([binary, np.ones((n, 1), np.float32)], 1), bnames + ["face"]
     mu, sd = cont.mean(0), cont.std(0) + 1e-6
     y = torch.from_numpy(np.concatenate([binary, (cont - mu) / sd], 1))
     # held out: another seed, rendered at the size the caller will score
@@ -267,9 +324,23 @@ def _faces_data(size: int, channels: int, work: int, steps: int | None) -> _Data
     from ..data.faces import ATTRIBUTES, GENERATOR_VERSION
 
     heads = HeadSpec("multilabel", bnames, [], rnames, n_attributes=len(ATTRIBUTES))
-    return _Data(x, y, x_val, a_val.float(), heads,
+    data = _Data(x, y, x_val, a_val.float(), heads,
                  f"procedural faces v{GENERATOR_VERSION}: {n} (seed 0) rendered at {work}px, "
                  f"{n_val} held out (seed {FACES_VAL_SEED})")
+    if judge:
+        from .non_faces import non_faces
+
+        data.x_neg, _ = non_faces(n // 2, work, channels, x, seed=NON_FACES_SEED)
+        data.x_neg_val, data.neg_val_kinds = _held_out_non_faces(x_val, n_val)
+        data.source += f"; {n // 2} non-faces (seed {NON_FACES_SEED}), {n_val} held out"
+    return data
+
+
+def _held_out_non_faces(x_val: torch.Tensor, n: int) -> tuple[torch.Tensor, list[str]]:
+    """Non-faces at the held-out faces' size, from a seed the judge never trained on."""
+    from .non_faces import non_faces
+
+    return non_faces(n, x_val.shape[-1], x_val.shape[1], x_val, seed=FACES_VAL_SEED)
 
 
 def _classes_data(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
@@ -333,21 +404,43 @@ def _folder_key(path: Path) -> str:
 def _loss(logits: torch.Tensor, y: torch.Tensor, heads: HeadSpec) -> torch.Tensor:
     if heads.kind == "classes":
         return F.cross_entropy(logits, y)
-    nb = len(heads.binary)
-    loss = F.binary_cross_entropy_with_logits(logits[:, :nb], y[:, :nb])
+    nb, fi = len(heads.binary), heads.face_index
+    loss = logits.new_zeros(())
+    if fi is not None:
+        # the face gate learns on every image; everything else only on the faces
+        loss = F.binary_cross_entropy_with_logits(logits[:, fi], y[:, fi])
+        faces = y[:, fi] > 0.5
+        logits, y = logits[faces], y[faces]
+        keep = [i for i in range(nb) if i != fi]
+        lb, yb = logits[:, keep], y[:, keep]
+    else:
+        lb, yb = logits[:, :nb], y[:, :nb]
+    loss = loss + F.binary_cross_entropy_with_logits(lb, yb)
     if heads.regress:
         # a light weight: the properties shape the features without drowning the attributes
         loss = loss + REGRESS_WEIGHT * F.mse_loss(logits[:, nb:], y[:, nb:])
     return loss
 
 
-def _store_accuracy(net: FeatureNet, x_val: torch.Tensor, y_val: torch.Tensor) -> None:
+def _store_accuracy(net: FeatureNet, x_val: torch.Tensor, y_val: torch.Tensor,
+                    x_neg: torch.Tensor | None = None, neg_kinds: list[str] | None = None) -> None:
     """Held-out accuracy into the metadata: on clean images, and on images with noise of std 0.1
-    (how far a judge of generated images can be trusted)."""
+    (how far a judge of generated images can be trusted); with a face gate, also the share of
+    held-out faces (clean and noisy) called faces and of held-out non-faces refused, per kind."""
     net.meta["accuracy"] = json.dumps(_accuracy(net, x_val, y_val))
     noisy = prepare(x_val, net.channels, net.work_size)
     noisy = (noisy + 0.1 * torch.randn(noisy.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
     net.meta["accuracy_noise_0.1"] = json.dumps(_accuracy(net, noisy, y_val))
+    fi = net.heads.face_index
+    if fi is None or x_neg is None or neg_kinds is None:
+        return
+    face = lambda x: (net.logits(x)[:, fi] > 0).numpy()  # noqa: E731
+    refused = ~face(x_neg)
+    kinds = np.asarray(neg_kinds)
+    acc = {"faces": float(face(x_val).mean()), "faces_noise_0.1": float(face(noisy).mean()),
+           "non_faces": float(refused.mean())}
+    acc.update({f"non_faces_{k}": float(refused[kinds == k].mean()) for k in dict.fromkeys(neg_kinds)})
+    net.meta["face_accuracy"] = json.dumps(acc)
 
 
 def _accuracy(net: FeatureNet, x_val: torch.Tensor, y_val: torch.Tensor) -> dict[str, float]:
@@ -380,10 +473,11 @@ def train_feature_net(domain: str, size: int, channels: int, steps: int | None =
                       batch_size: int = BATCH_SIZE, lr: float = LR, robust: bool = False) -> FeatureNet:
     """Train the feature network of `domain` from scratch (no cache). Deterministic for a
     given (domain, size, channels, steps, seed, robust): single thread, seeded init and batches.
-    robust=True trains on `degrade`d images (the attribute judge)."""
+    robust=True trains on `degrade`d images; for faces it is the attribute judge, with its face
+    gate trained on `NEGATIVES_PER_BATCH` non-faces beside each batch."""
     work = min(size, MAX_WORK_SIZE)
     t0 = time.time()
-    kind, data = _domain_data(domain, size, channels, work, steps)
+    kind, data = _domain_data(domain, size, channels, work, steps, judge=robust)
     steps = DEFAULT_STEPS[kind] if steps is None else int(steps)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -404,8 +498,12 @@ def train_feature_net(domain: str, size: int, channels: int, steps: int | None =
                 perm, pos = torch.randperm(n, generator=g), 0
             idx = perm[pos:pos + min(batch_size, n)]
             pos += len(idx)
-            x = degrade(data.x[idx], g) if robust else data.x[idx]
-            loss = _loss(net(x), data.y[idx], data.heads)
+            x, y = data.x[idx], data.y[idx]
+            if data.x_neg is not None:
+                neg = data.x_neg[torch.randint(0, len(data.x_neg), (NEGATIVES_PER_BATCH,), generator=g)]
+                x, y = torch.cat([x, neg]), torch.cat([y, y.new_zeros(len(neg), y.shape[1])])
+            x = degrade(x, g) if robust else x
+            loss = _loss(net(x), y, data.heads)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -420,17 +518,17 @@ def train_feature_net(domain: str, size: int, channels: int, steps: int | None =
                 "source": data.source,
                 "note": "small CNN trained by genlab; FID/KID NOT comparable with Inception-based numbers"}
         fnet = FeatureNet(net, cfg, data.heads, meta)
-        _store_accuracy(fnet, data.x_val, data.y_val)
+        _store_accuracy(fnet, data.x_val, data.y_val, data.x_neg_val, data.neg_val_kinds)
         fnet.meta["train_seconds"] = f"{time.time() - t0:.1f}"
     return fnet
 
 
-def _domain_data(domain: str, size: int, channels: int, work: int, steps: int | None = None
-                 ) -> tuple[str, _Data]:
+def _domain_data(domain: str, size: int, channels: int, work: int, steps: int | None = None,
+                 judge: bool = False) -> tuple[str, _Data]:
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels}")
     if domain == "faces":
-        return "faces", _faces_data(size, channels, work, steps)
+        return "faces", _faces_data(size, channels, work, steps, judge)
     if domain in ("digits", "mnist"):
         return "digits", _digits_data(size, channels, work, mnist=domain == "mnist")
     if domain == "fashion-mnist":
@@ -445,7 +543,7 @@ def _domain_data(domain: str, size: int, channels: int, work: int, steps: int | 
         raise DataError(f"unknown feature-net domain {domain!r} (faces, digits, mnist, fashion-mnist, or a path)")
     data = _path_data(path, size, channels, work)
     if data is None:
-        return "faces", _faces_data(size, channels, work, steps)
+        return "faces", _faces_data(size, channels, work, steps, judge)
     return "folder", data
 
 
@@ -536,10 +634,12 @@ def _faces_at_size(base: FeatureNet, size: int, steps: int | None) -> FeatureNet
     meta = {**base.meta, "size": str(size),
             "version": base.version.replace(f"/{base.meta['size']}px-", f"/{size}px-")}
     net = FeatureNet(base.net, base.cfg, base.heads, meta)
-    _store_accuracy(net, x_val, a_val.float())
+    x_neg, kinds = _held_out_non_faces(x_val, len(x_val)) if base.heads.face_index is not None else (None, None)
+    _store_accuracy(net, x_val, a_val.float(), x_neg, kinds)
     return net
 
 
 def get_attribute_classifier(size: int, channels: int = 3, steps: int | None = None) -> AttributeClassifier:
-    """Classifier of the procedural faces' attributes at `size` px (the robust "faces" network)."""
+    """The judge of the procedural faces' attributes at `size` px, with its face gate (the robust
+    "faces" network)."""
     return AttributeClassifier(get_feature_net("faces", size, channels, steps=steps, robust=True))

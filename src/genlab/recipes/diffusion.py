@@ -370,28 +370,27 @@ class DiffusionRecipe(Recipe):
         fake, _ = self.sample_images(opts, labels)
         sec = (time.time() - t0) / opts.n
         real = self.val_x[:1000]
-        out = quality_report(real, fake, self.feature_net())
+        out = quality_report(real, fake, self.feature_net(), other_real=self.train_x[:len(fake)])
         out["sec_per_image"] = sec
         if labels is not None:
-            out["label_accuracy"] = self.label_accuracy(fake, labels)
+            out.update(self.label_accuracy(fake, labels))
         return out
 
-    def label_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
-        """Share of samples whose label, as a classifier judges it, is the requested one: the
-        face attribute classifier for faces, the domain's feature net for labelled classes."""
+    def label_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """{"label_accuracy": share of samples whose label, as a classifier judges it, is the
+        requested one}: for faces the attribute judge, which counts a non-face as a failure
+        (and adds "face_rate"); for labelled classes the domain's feature net."""
         c = self.config
         if self.domain == "faces":
-            from ..data.faces import ATTRIBUTES
             from ..metrics.feature_net import get_attribute_classifier
 
-            clf = get_attribute_classifier(c.image_size, c.channels)
-            pred = clf.predict(images)[:, ATTRIBUTES.index(c.attribute)]
-            return float((torch.from_numpy(pred) == labels).float().mean())
+            s = get_attribute_classifier(c.image_size, c.channels).score(images, c.attribute, labels.numpy())
+            return {"label_accuracy": s["attribute_acc"], "face_rate": s["face_rate"]}
         net = self.feature_net()
         if net.heads.kind != "classes" or len(net.heads.classes) != len(self.class_names):
-            return float("nan")
+            return {"label_accuracy": float("nan")}
         pred = net.logits(images).argmax(-1)
-        return float((pred == labels).float().mean())
+        return {"label_accuracy": float((pred == labels).float().mean())}
 
     @torch.no_grad()
     def val_loss(self, n: int = 256) -> float:

@@ -254,10 +254,12 @@ class ImageGANRecipe(Recipe):
         """FID/KID/precision/recall of `fake` against held-out images."""
         from ..metrics.image import quality_report
 
+        # training images are the other real images of the real-vs-real floor
+        other = to_float(self.data.train[:len(fake)]) if real is None else None
         real = to_float(self.data.val) if real is None else real
         if min(len(real), len(fake)) < 4:  # a tiny folder: too few held-out images for these statistics
             return {}
-        rep = quality_report(real, fake, self.feature_net())
+        rep = quality_report(real, fake, self.feature_net(), other_real=other)
         return {f"{prefix}{k}": float(v) for k, v in rep.items()}
 
     def evaluate(self) -> dict[str, float]:
@@ -584,14 +586,17 @@ class CGANRecipe(ImageGANRecipe):
         out = self.quality(self.generator_images(z, self.one_hot(y)))
         clf = self.attribute_classifier()
         if clf is not None:
-            col = clf_column(clf, c.attribute)
-            accs = []
+            clf_column(clf, c.attribute)
+            accs, faces = [], []
             for label in (0, 1):
                 imgs = self.generator_images(z, self.one_hot(torch.full((n,), label)))
-                pred = np.asarray(clf.predict(imgs))[:, col]
-                accs.append(float((pred == label).mean()))
+                s = clf.score(imgs, c.attribute, label)   # a non-face counts as a failure
+                accs.append(s["attribute_acc"])
+                faces.append(s["face_rate"])
                 out[f"attribute_acc_label{label}"] = accs[-1]
+                out[f"face_rate_label{label}"] = faces[-1]
             out["attribute_acc"] = float(np.mean(accs))
+            out["face_rate"] = float(np.mean(faces))
         return out
 
     def attribute_classifier(self) -> Any:
