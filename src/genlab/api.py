@@ -11,7 +11,8 @@ from typing import Any, Mapping
 from .engine.config import TrainConfig, apply_overrides, config_dict, parse_set, read_config_file, validate
 from .engine.distributed import init_distributed
 from .engine.rundir import RunDir
-from .engine.trainer import Trainer, resolve_device, set_threads
+from .engine.threads import configure_threads
+from .engine.trainer import Trainer, resolve_device
 from .data.text import check_data_path
 from .errors import ConfigError, RunDirError
 from .recipes import Recipe, get_recipe
@@ -125,7 +126,6 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
         check_data_path(cfg.data)
 
     device = resolve_device(cfg.device)
-    set_threads(cfg.threads)
     dist = init_distributed(device)
     if dist.enabled and device.type == "cuda":
         import torch
@@ -134,6 +134,7 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
         torch.cuda.set_device(device)
     r = cls(cfg, device, dist, run.path)
     r.setup(training=True, resume=resume)
+    configure_threads(cfg.threads, r.modules, announce=dist.is_main)
     if dist.is_main:
         run.path.mkdir(parents=True, exist_ok=True)
         run.write_config(cls.name, config_dict(cfg))
@@ -156,10 +157,10 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     cls = get_recipe(name)
     cfg = build_config(cls, base={k: v for k, v in saved.items()})
     dev = resolve_device(device)
-    set_threads(cfg.threads)
     cfg = dataclasses.replace(cfg, device=str(dev))
     r = cls(cfg, dev, run_dir=run.path)
     r.setup(training=False)
+    configure_threads(cfg.threads, r.modules)
     run.load_weights(r.modules, which)
     r.set_mode(False)
     return Run(run.path, r)

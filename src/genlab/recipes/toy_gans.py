@@ -73,7 +73,6 @@ class CurveConfig(TrainConfig):
     early_stop_patience: int = 10
     eval_samples: int = 2000
     coverage_bins: int = 50
-    threads: int = 1
 
     def check(self) -> None:
         if not self.x_max > self.x_min:
@@ -227,7 +226,6 @@ class PatternConfig(TrainConfig):
     early_stop_metric: str = "score"
     early_stop_mode: str = "max"
     eval_samples: int = 4000
-    threads: int = 1
 
     def check(self) -> None:
         if self.multiple < 1 or self.high <= self.low or self.low < 0:
