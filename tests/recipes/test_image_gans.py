@@ -219,6 +219,32 @@ def test_cgan_critic_steps_and_label_conditioning(tmp_path):
         r.check_label(2)
 
 
+def test_cgan_attribute_scores_follow_the_judge_and_fail_non_faces(monkeypatch):
+    """cgan's attribute_acc is the judge's verdict on the requested label, a non-face a failure."""
+    from genlab.data.faces import ATTRIBUTES
+    from genlab.metrics.feature_net import AttributeClassifier
+
+    r = _recipe("cgan", g_width=8, d_width=8, n_train=64, eval_samples=10)
+    glasses = ATTRIBUTES.index("glasses")
+
+    def verdict(face: float):   # every image: glasses (only), on a face or not
+        def f(self, x):
+            p = np.zeros((len(x), len(self.attributes)))
+            p[:, glasses] = 1.0
+            return np.full(len(x), face), p
+        return f
+
+    monkeypatch.setattr(AttributeClassifier, "_verdicts", verdict(1.0))
+    with r.eval_mode():
+        m = r.evaluate()
+    assert (m["attribute_acc_label0"], m["attribute_acc_label1"], m["attribute_acc"]) == (0.0, 1.0, 0.5)
+    assert m["face_rate"] == 1.0 and m["n_fake"] == 10 and "fid_floor" in m
+    monkeypatch.setattr(AttributeClassifier, "_verdicts", verdict(0.0))
+    with r.eval_mode():
+        m = r.evaluate()
+    assert (m["attribute_acc_label1"], m["attribute_acc"], m["face_rate"]) == (0.0, 0.0, 0.0)
+
+
 def test_cgan_rejects_batch_norm_critic_and_accumulation():
     from genlab.api import build_config
     from genlab.recipes.image_gans import CGANRecipe
@@ -274,7 +300,12 @@ def test_cyclegan_folder_domains_and_translation(tmp_path, capsys):
                                   "eval_samples": 4})
     assert "skipped 1 unreadable" in capsys.readouterr().err
     m = run.evaluate()
-    assert 0 <= m["cycle_l1"] <= 1 and np.isfinite(m["fid_AtoB"])
+    r = run.recipe
+    with r.eval_mode():   # cycle_l1 is the round trip's mean absolute error in 0-1 pixel units
+        src = r.val_a[:4].float() / 127.5 - 1 if r.val_a.dtype == torch.uint8 else r.val_a[:4]
+        _, rec = r.translate(src, "AtoB")
+    assert m["cycle_l1_AtoB"] == pytest.approx(float((rec - src).abs().mean() / 2), rel=1e-4)
+    assert m["n_fake_AtoB"] == 4 and m["fid_floor_AtoB"] < m["fid_AtoB"]
     paths = run.sample(out=tmp_path / "s", input=str(data / "B"), direction="BtoA", n=3)
     names = [Path(p).name for p in paths]
     assert names[:2] == ["round-trip-BtoA.png", "translated-BtoA.png"] and len(names) == 5
