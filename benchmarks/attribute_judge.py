@@ -22,13 +22,12 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 
 from genlab.api import build_config
+from genlab.data.image_datasets import load_faces_tensors
 from genlab.metrics.feature_net import AttributeClassifier, get_attribute_classifier, get_feature_net
 from genlab.recipes import get_recipe
-from genlab.recipes.image_data import load_faces_tensors
 
 
 def untrained_generator_images(recipe: str, size: int, n: int = 200) -> torch.Tensor:

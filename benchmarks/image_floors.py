@@ -18,13 +18,9 @@ import numpy as np
 import torch
 
 from genlab.api import build_config
-from genlab.metrics.feature_net import get_feature_net
+from genlab.data.images import to_float
 from genlab.metrics.image import fid, kid
 from genlab.recipes import get_recipe
-
-
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x.float()
 
 
 def recipe(name: str, preset: str | None = None) -> Any:
@@ -41,14 +37,14 @@ def tables(names: list[str]) -> list[tuple[str, Any, torch.Tensor, torch.Tensor,
     for name in names:
         if name in ("gan-mlp", "dcgan", "cgan"):
             r = recipe(name)
-            out.append((f"{name} ({r.data.domain} {r.config.image_size} px)", r.feature_net(),
+            out.append((f"{name} ({r.domain} {r.config.image_size} px)", r.feature_net(),
                         to_float(r.data.val), to_float(r.data.train), [r.config.eval_samples]))
         elif name == "cyclegan":
             r = recipe(name)
             c = r.config
-            net = get_feature_net(r.domain, c.image_size, c.channels)
             n = min(c.eval_samples, len(r.val_a))
-            out.append((f"cyclegan A→B ({r.domain} {c.image_size} px)", net, to_float(r.val_b), to_float(r.train_b), [n]))
+            out.append((f"cyclegan A→B ({r.domain} {c.image_size} px)", r.feature_net(), to_float(r.val_b),
+                        to_float(r.train_b), [n]))
         elif name == "diffusion":
             r = recipe(name)
             out.append((f"diffusion ({r.domain} {r.config.image_size} px)", r.feature_net(), r.val_x[:1000], r.train_x,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.data.faces import ATTRIBUTES, render_faces, to_tensor
+from genlab.data.faces import render_faces
+from genlab.data.images import to_tensor
 from genlab.metrics import feature_net as fn
 from genlab.metrics.feature_net import AttributeClassifier
 
