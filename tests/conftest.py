@@ -5,7 +5,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -77,4 +77,21 @@ def image_folder() -> Callable[..., Path]:
         if corrupt:
             (root / classes[0] / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
         return root
+    return make
+
+
+@pytest.fixture
+def training_recipe() -> Callable[..., Any]:
+    """training_recipe(name, overrides): the recipe set up for training on CPU, its optimizers
+    built and its modules in train mode: ready for batch() / training_step() by hand."""
+    def make(name: str, overrides: dict[str, Any]) -> Any:
+        from genlab.api import build_config
+        from genlab.recipes import get_recipe
+
+        cls = get_recipe(name)
+        r = cls(build_config(cls, overrides={"device": "cpu", **overrides}), "cpu")
+        r.setup(training=True)
+        r.optimizers = r.build_optimizers()
+        r.set_mode(True)
+        return r
     return make

@@ -101,7 +101,8 @@ def test_training_on_image_folder_with_corrupt_file(tmp_path, capsys):
     for cls in ("a", "b"):
         (tmp_path / "imgs" / cls).mkdir(parents=True)
         for i in range(12):
-            Image.fromarray(rng.integers(0, 255, (10, 10, 3), dtype=np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+            pixels = rng.integers(0, 255, (10, 10, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / cls / f"{i}.png")
     (tmp_path / "imgs" / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     run = genlab.train("autoencoder", data=tmp_path / "imgs",
                        overrides={**TINY, "channels": 3, "max_steps": 5, "variant": "conv"},

@@ -15,21 +15,9 @@ TINY = {"device": "cpu", "max_steps": 4, "batch_size": 8, "save_every": 0, "log_
         "image_size": 16, "latent_dim": 8}
 
 
-def _recipe(name: str, **over):
-    from genlab.api import build_config
-    from genlab.recipes import get_recipe
-
-    cls = get_recipe(name)
-    r = cls(build_config(cls, overrides={**TINY, **over}), "cpu")
-    r.setup(training=True)
-    r.optimizers = r.build_optimizers()
-    r.set_mode(True)
-    return r
-
-
-def test_cgan_critic_steps_and_label_conditioning(tmp_path, image_folder):
-    r = _recipe("cgan", data=str(image_folder(tmp_path / "imgs", corrupt=False)), g_width=8, d_width=8, n_critic=2,
-                lr=1e-3)
+def test_cgan_critic_steps_and_label_conditioning(tmp_path, image_folder, training_recipe):
+    data = image_folder(tmp_path / "imgs", corrupt=False)
+    r = training_recipe("cgan", {**TINY, "data": str(data), "g_width": 8, "d_width": 8, "n_critic": 2, "lr": 1e-3})
     assert r.label_names == ["a", "b"]
     logs = [r.training_step(r.batch(i), i + 1) for i in range(6)]
     assert logs[-1]["w_distance"] > logs[0]["w_distance"]   # the critic learns to separate

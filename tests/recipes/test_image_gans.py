@@ -15,27 +15,16 @@ TINY = {"device": "cpu", "max_steps": 4, "batch_size": 8, "save_every": 0, "log_
         "image_size": 16, "latent_dim": 8}
 
 
-def _recipe(name: str, **over):
-    from genlab.api import build_config
-    from genlab.recipes import get_recipe
-
-    cls = get_recipe(name)
-    r = cls(build_config(cls, overrides={**TINY, **over}), "cpu")
-    r.setup(training=True)
-    r.optimizers = r.build_optimizers()
-    r.set_mode(True)
-    return r
-
-
-def test_discriminator_learns_real_from_fake():
-    r = _recipe("dcgan", n_train=40, g_width=8, d_width=8, lr=2e-3)
+def test_discriminator_learns_real_from_fake(training_recipe):
+    r = training_recipe("dcgan", {**TINY, "n_train": 40, "g_width": 8, "d_width": 8, "lr": 2e-3})
     logs = [r.training_step(r.batch(i), i + 1) for i in range(8)]
     assert logs[-1]["d_real"] > logs[-1]["d_fake"]
     assert logs[-1]["d_loss"] < logs[0]["d_loss"]
 
 
-def test_ema_generator_trails_the_generator_and_is_the_one_sampled():
-    r = _recipe("dcgan", n_train=40, g_width=8, d_width=8, lr=2e-3, ema_decay=0.9)
+def test_ema_generator_trails_the_generator_and_is_the_one_sampled(training_recipe):
+    r = training_recipe("dcgan", {**TINY, "n_train": 40, "g_width": 8, "d_width": 8, "lr": 2e-3,
+                                  "ema_decay": 0.9})
     G, E = r.modules["generator"], r.modules["generator_ema"]
     assert not any(p.requires_grad for p in E.parameters())
     opt_params = {id(p) for o in r.optimizers.values() for g in o.param_groups for p in g["params"]}
@@ -51,9 +40,10 @@ def test_ema_generator_trails_the_generator_and_is_the_one_sampled():
         torch.testing.assert_close(r.generator_images(z), E(z))
 
 
-def test_epochs_set_max_steps_once_the_data_is_known(image_folder, tmp_path):
+def test_epochs_set_max_steps_once_the_data_is_known(image_folder, tmp_path, training_recipe):
     data = image_folder(tmp_path / "imgs", classes=("x",), n=20, corrupt=False)
-    r = _recipe("dcgan", data=str(data), g_width=8, d_width=8, epochs=3, val_fraction=0.25)
+    r = training_recipe("dcgan", {**TINY, "data": str(data), "g_width": 8, "d_width": 8, "epochs": 3,
+                                  "val_fraction": 0.25})
     assert r.config.max_steps == 3 * 2   # 15 training images, batch 8: 2 steps per epoch
     r.prepare_data()                     # loading data again does not touch max_steps
     assert r.config.max_steps == 6
@@ -73,8 +63,9 @@ def test_dcgan_partial_batch_and_interpolation(tmp_path, image_folder):
     assert w >= 4 * 64 and h >= 2 * 64   # the picture people open: cells of at least 64 px
 
 
-def test_gan_mlp_trains_on_embedded_digits(tmp_path):
-    r = _recipe("gan-mlp", dataset="digits", image_size=28, channels=1, hidden=[32, 32])
+def test_gan_mlp_trains_on_embedded_digits(tmp_path, training_recipe):
+    r = training_recipe("gan-mlp", {**TINY, "dataset": "digits", "image_size": 28, "channels": 1,
+                                    "hidden": [32, 32]})
     logs = [r.training_step(r.batch(i), i + 1) for i in range(3)]
     assert all(np.isfinite(v) for row in logs for v in row.values())
     with r.eval_mode():

@@ -33,6 +33,7 @@ class AutoencoderConfig(ImageAEConfig):
     hidden: list[int] = field(default_factory=list)   # hidden sizes (empty = the variant's default)
     latent_dim: int = 0             # code size (0 = the variant's default)
     conv_width: int = 32            # conv variant: channels of the first conv (doubled once)
+    bounds = {"conv_width": "[1, inf)"}
     noise: str = "gaussian"         # denoising: gaussian | dropout
     noise_amount: float = 0.3       # denoising: std in [-1, 1] units, or dropout rate
     sparsity: str = "kl"            # sparse: l1 (on codes) | kl (to target activation rho)
@@ -79,8 +80,6 @@ class AutoencoderSample(SampleOptions):
 
 class AutoencoderRecipe(ImageRecipe):
     name = "autoencoder"
-    summary = "image autoencoders (dense 784-200-20, stacked, tied, conv, denoising, sparse); reconstruction error"
-    default_data = "sklearn's 8x8 digits upscaled to 28x28 (dataset=mnist|fashion-mnist|faces, or an image folder)"
     Config = AutoencoderConfig
     network = Autoencoder
     Sample = AutoencoderSample

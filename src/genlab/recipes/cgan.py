@@ -79,9 +79,6 @@ class CGANSample(SampleOptions):
 
 class CGANRecipe(ImageGANRecipe):
     name = "cgan"
-    summary = ("conditional WGAN-GP (labels into generator and critic); metrics: FID/KID, "
-               "share of samples showing the requested attribute")
-    default_data = "procedural 16x16 faces labelled glasses / no glasses (image folder: sub-folders are classes)"
     Config = CGANConfig
     Sample = CGANSample
     presets = {"book": {"image_size": 64, "g_width": 64, "d_width": 64, "latent_dim": 100, "batch_size": 64,

@@ -39,6 +39,7 @@ class Config(TrainConfig):
     save_every: int = 500
     early_stop_metric: str = "accuracy"
     early_stop_mode: str = "max"
+    bounds = {"hidden": "[1, inf)", "width": "[1, inf)"}
 
     def check(self) -> None:
         if self.arch not in ("cnn", "mlp"):
@@ -70,8 +71,6 @@ class Sample(SampleOptions):
 
 class ClassifierRecipe(Recipe):
     name = "classifier"
-    summary = "image classifier (the book's MLPs, binary variant, a small CNN); metric: accuracy"
-    default_data = "scikit-learn's 1,797 bundled 8x8 digits, upscaled to 28x28"
     Config = Config
     Sample = Sample
     presets = {

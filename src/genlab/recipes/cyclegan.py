@@ -64,6 +64,8 @@ class CycleConfig(TrainConfig):
     save_every: int = 150
     eval_every: int = 0
     log_every: int = 25
+    bounds = {"n_train": "[1, inf)", "n_val": "[1, inf)", "eval_samples": "[1, inf)"}
+    path_keys = ("data", "data_a", "data_b")
 
     def check(self) -> None:
         if self.channels not in (1, 3) or self.image_size < 8:
@@ -98,9 +100,6 @@ class CycleSample(SampleOptions):
 
 class CycleGANRecipe(ImageRecipe):
     name = "cyclegan"
-    summary = ("CycleGAN: unpaired image-to-image translation between two folders; metrics: FID, "
-               "attribute flipped / preserved, round-trip error")
-    default_data = "procedural 32x32 faces, black hair (A) <-> blond hair (B), unpaired"
     Config = CycleConfig
     Sample = CycleSample
     presets = {"book": {"image_size": 256, "g_width": 64, "n_blocks": 9, "d_width": 64, "d_layers": 3,

@@ -247,6 +247,7 @@ class ImageGANConfig(TrainConfig):
     save_every: int = 500
     eval_every: int = 0
     log_every: int = 25
+    bounds = {"hidden": "[1, inf)", "g_width": "[1, inf)", "d_width": "[1, inf)", "n_critic": "[1, inf)"}
 
     def check(self) -> None:
         if self.image_size < 4 or self.channels not in (1, 3):

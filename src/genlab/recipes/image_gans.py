@@ -45,8 +45,6 @@ class MLPGANConfig(ImageGANConfig):
 
 class MLPGANRecipe(ImageGANRecipe):
     name = "gan-mlp"
-    summary = "fully connected GAN for small greyscale images (28x28); metrics: FID/KID/precision/recall"
-    default_data = "Fashion-MNIST if installed, else scikit-learn 8x8 digits upscaled to 28x28 (MNIST: --data DIR)"
     Config = MLPGANConfig
     Sample = ImageSample
     presets = {"book": {"latent_dim": 100, "hidden": (256, 512, 1024), "batch_size": 64, "lr": 1e-4,
@@ -78,8 +76,6 @@ class DCGANRecipeConfig(ConvGANConfig):
 
 class DCGANRecipe(ImageGANRecipe):
     name = "dcgan"
-    summary = "DCGAN (transposed convs + batch norm) on images; metrics: FID/KID/precision/recall"
-    default_data = "procedural 32x32 faces (any image folder with --data)"
     Config = DCGANRecipeConfig
     Sample = ImageSample
     presets = {"book": {"image_size": 64, "g_width": 64, "d_width": 64, "latent_dim": 100, "batch_size": 128,

@@ -83,8 +83,6 @@ class VAESample(SampleOptions):
 
 class VAERecipe(ImageRecipe):
     name = "vae"
-    summary = "convolutional VAE (correct KL, beta); prior samples, interpolation, attribute arithmetic; ELBO, FID"
-    default_data = "procedural 32x32 faces with attributes (dataset=digits|mnist|fashion-mnist, or an image folder)"
     Config = VAERecipeConfig
     network = ConvVAE
     Sample = VAESample
