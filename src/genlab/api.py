@@ -17,7 +17,8 @@ from .engine.config import (TrainConfig, apply_overrides, config_dict, parse_set
                             resume_changes, validate)
 from .engine.distributed import init_distributed
 from .engine.rundir import RunDir
-from .engine.trainer import Trainer, resolve_device, set_threads
+from .engine.threads import configure_threads
+from .engine.trainer import Trainer, resolve_device
 from .data.text import check_data_path
 from .errors import ConfigError, RunDirError
 from .outputs import Output
@@ -176,7 +177,6 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
         check_data_path(cfg.data)
 
     device = resolve_device(cfg.device)
-    set_threads(cfg.threads)
     dist = init_distributed(device)
     if dist.enabled and device.type == "cuda":
         import torch
@@ -191,6 +191,7 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
                 raise RunDirError(f"run directory {run.path} already holds a run: use --resume to continue it")
             r = cls(cfg, device, dist, run.path)
             r.setup(training=True, resume=resume)
+            configure_threads(cfg.threads, r.modules, announce=dist.is_main)
             trainer = Trainer(r, run, dist, progress=progress)
             trainer.prepare(resume)  # restores the checkpoint: weights that do not fit fail here
             if dist.is_main:  # only now is the run's config (re)written
@@ -218,10 +219,10 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     cls = get_recipe(name)
     cfg = build_config(cls, base=saved, base_source=str(run.config_file))
     dev = resolve_device(device)
-    set_threads(cfg.threads)
     cfg = dataclasses.replace(cfg, device=str(dev))
     r = cls(cfg, dev, run_dir=run.path)
     r.setup(training=False)
+    configure_threads(cfg.threads, r.modules)
     run.load_weights(r.modules, which)
     r.set_mode(False)
     return Run(run.path, r)

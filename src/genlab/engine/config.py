@@ -49,7 +49,7 @@ class TrainConfig:
     early_stop_mode: str = "min"    # min | max
     early_stop_patience: int = 0    # evaluations without improvement before stopping (0 = never stop)
     tensorboard: bool = False       # also write TensorBoard event files (needs the tensorboard package)
-    threads: int = 0                # CPU threads for torch ops (0 = torch's default); tiny models run best on 1
+    threads: int = 0                # CPU threads for torch ops (0 = automatic: engine/threads.py); N forces N
     data: str = ""                  # path to the user's data; empty = embedded default (stored absolute)
     preset: str = ""                # name of the preset applied (recorded for info)
 

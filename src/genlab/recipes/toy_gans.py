@@ -75,7 +75,6 @@ class CurveConfig(TrainConfig):
     early_stop_patience: int = 10
     eval_samples: int = 2000   # generated points scored per evaluation
     coverage_bins: int = 50    # equal-width x bins for x_coverage
-    threads: int = 1
     bounds = {"x_min": "(-inf, inf)", "x_max": "(-inf, inf)", "n_train": "[1, inf)", "latent_dim": "[1, inf)",
               "hidden": "[1, inf)", "eval_samples": "[1, inf)", "coverage_bins": "[1, inf)"}
 
@@ -229,7 +228,6 @@ class PatternConfig(TrainConfig):
     early_stop_metric: str = "score"
     early_stop_mode: str = "max"
     eval_samples: int = 4000   # generated integers scored per evaluation
-    threads: int = 1
     bounds = {"multiple": "[1, inf)", "high": "[1, 1000000]", "n_train": "[1, inf)", "latent_dim": "[1, inf)",
               "hidden": "[1, inf)", "pack": "[1, inf)", "gumbel_tau": "(0, inf)", "eval_samples": "[1, inf)"}
 
