@@ -142,6 +142,16 @@ class CurveGANRecipe(Recipe):
         real = self.modules["scaler"](batch["real"])
         return gan_step(self, real, batch["z_d"], batch["z_g"])
 
+    def show_data(self, n: int | None = None) -> Points:
+        """The first n training points (all by default) over the curve they come from."""
+        self.load_data_once()
+        c = self.config
+        pts = self.points[:n] if n else self.points
+        ref = self.val_points if c.data else self._reference(2000)
+        plot = partial(_scatter, ref, f"gan-curve data: {len(pts)} of {len(self.points)} training points "
+                                      f"({c.data or c.fn})")
+        return Points(pts, ["x", "y"], name="data", plot=plot)
+
     def generate(self, opts: CurveSample) -> Points:
         """n generated (x, y) points in data units; their picture shows them over the curve."""
         g = torch.Generator().manual_seed(opts.seed)
@@ -302,6 +312,12 @@ class PatternGANRecipe(Recipe):
         # while gradients still reach the logits. Covering every valid number is then easy for G.
         return gan_step(self, batch["real"], batch["z_d"], batch["z_g"],
                         lambda x: F.gumbel_softmax(x.float(), tau=self.config.gumbel_tau, hard=True))
+
+    def show_data(self, n: int | None = None) -> Points:
+        """The first n training integers (all by default) and their histogram (valid values in green)."""
+        self.load_data_once()
+        nums = (self.numbers[:n] if n else self.numbers).numpy()
+        return Points(nums, ["value"], name="data", plot=partial(_histogram, self.valid, self.width))
 
     def generate(self, opts: PatternSample) -> Points:
         """n integers drawn from the generator's categorical distribution; their picture is a
