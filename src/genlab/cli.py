@@ -85,8 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint to use")
 
     d = sub.add_parser("data", help="show what a recipe trains on (image grid, text excerpts, points, MIDI); "
-                                    "trains nothing")
-    d.add_argument("recipe")
+                                    "trains nothing",
+                       description="Write (and print, for text) a look at what RECIPE learns from: its embedded "
+                                   "default dataset or --data, shaped by --set keys as in training. Image recipes: "
+                                   "a grid captioned with labels; text: excerpts; toy GANs: points and their plot; "
+                                   "music: MIDI with piano rolls. Example: genlab data vae --n 32")
+    d.add_argument("recipe", help="a recipe name (see: genlab list)")
     d.add_argument("--data", help="your data (file or folder); default: the recipe's embedded dataset")
     _sets(d, "a config key that shapes the data (e.g. dataset=digits, attribute=glasses)")
     d.add_argument("--n", type=int, help="examples to show (default: the recipe's choice)")
