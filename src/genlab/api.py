@@ -63,6 +63,9 @@ def _check_out(path: Path) -> None:
             break
 
 
+MAX_SHOWN = 100_000     # show_data: at most this many examples (as sampling's n)
+
+
 def next_free_dir(root: Path, stem: str) -> Path:
     """root/STEM-001, -002, ...: the first free number, three digits, so writing again never
     overwrites (runs, `genlab sample` and `genlab data` folders) and a run name never reads like
@@ -239,8 +242,8 @@ def show_data(recipe: str, data: str | Path | None = None,
     points with their plot, MIDI pieces...): the first `n` training examples of its embedded
     default dataset, or of `data`, after the config keys in `overrides`. Trains nothing."""
     cls = get_recipe(recipe)
-    if n is not None and n < 1:
-        raise ConfigError(f"n must be >= 1, got {n}")
+    if n is not None and not 1 <= n <= MAX_SHOWN:
+        raise ConfigError(f"n must be >= 1 and <= {MAX_SHOWN:,}, got {n}")
     cfg = build_config(cls, overrides=overrides, data=data)
     if cfg.data:
         check_data_path(cfg.data)

@@ -114,7 +114,7 @@ class Recipe(abc.ABC):
         texts = []
         for key, value in parts:
             if isinstance(value, torch.Tensor):
-                rows = value[:n or 4].tolist()
+                rows = value[:n or 4].tolist() if value.ndim else [value.item()]
                 texts.append(f"{key}: {value.dtype} {tuple(value.shape)}\n"
                              + "\n".join(str(row) for row in rows))
             else:
