@@ -53,6 +53,7 @@ class Texts(Output):
     finish_reasons: list[str] = field(default_factory=list)  # "length" | "eos" | "stop"
     unknown_prompt_tokens: int = 0  # prompt pieces outside the vocabulary (read as <unk>)
     name: str = "sample"            # files are <name>-01.txt, <name>-02.txt, ...
+    headings: list[str] = field(default_factory=list)  # what summary() prints above each text (data excerpts)
 
     def __post_init__(self) -> None:
         n = len(self.texts)
@@ -87,8 +88,9 @@ class Texts(Output):
         """Each text under a header (trailing whitespace trimmed), then notes on empty samples and
         prompt pieces outside the vocabulary."""
         n = len(self.texts)
-        blocks = [f"--- sample {i + 1} of {n} ({self.completion_tokens[i]} tokens, {self.finish_reasons[i]}) ---\n"
-                  f"{text.rstrip()}" for i, text in enumerate(self.texts)]
+        heads = self.headings or [f"sample {i + 1} of {n} ({self.completion_tokens[i]} tokens, "
+                                  f"{self.finish_reasons[i]})" for i in range(n)]
+        blocks = [f"--- {head} ---\n{text.rstrip()}" for head, text in zip(heads, self.texts)]
         notes = []
         if self.empty():
             which = ", ".join(str(i + 1) for i in self.empty())

@@ -246,6 +246,16 @@ class MusicTransformerRecipe(Recipe):
             return [EOS]
         return encode_midi(Path(opts.prompt).expanduser(), eos=False) or [EOS]
 
+    def show_data(self, n: int | None = None) -> Midi:
+        """The first n training pieces (4 by default), decoded from the events the model reads."""
+        c = self.config
+        train, _, data_name = load_pieces(c)
+        pieces = [[t for t in p if t != EOS] for p in train[:n or 4]]
+        midis = [midi_bytes(write_midi([Track(decode_notes(p), name="performance")], tempo=c.tempo)) for p in pieces]
+        meta = {"recipe": self.name, "data": data_name, "events": [len(p) for p in pieces], "tempo": c.tempo,
+                "steps_per_beat": 4}
+        return Midi(midis, metadata=meta, name="data")
+
     def generate(self, opts: MusicSample) -> Midi:
         opts.check()
         prompt = self.prompt_tokens(opts)
