@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
     "cyclegan": "cyclegan:CycleGANRecipe",
     "autoencoder": "autoencoders:AutoencoderRecipe",
     "vae": "autoencoders:VAERecipe",
+    "translation": "translation:TranslationRecipe",
 }
 
 
