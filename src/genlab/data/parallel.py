@@ -266,13 +266,15 @@ def scene_corpus(src: str = "en", tgt: str = "fr", n_train: int = 20000, n_held:
     """English-French scene descriptions: train, val and test with no sentence shared between them."""
     if {src, tgt} != {"en", "fr"}:
         raise DataError(f"the embedded corpus is English-French; got src={src}, tgt={tgt} (pass --data for others)")
-    seen: set[str] = set()
-    unique = []
-    for en, fr in scene_pairs(3 * (n_train + 2 * n_held), seed=1234):
+    rng, seen, unique = random.Random(1234), set(), []
+    for _ in range(20 * (n_train + 2 * n_held)):  # the grammar has millions of scenes; this never runs out
+        en, fr = _scene(rng)
         if en not in seen:
             seen.add(en)
             unique.append((en, fr) if src == "en" else (fr, en))
-    if len(unique) < n_train + 2 * n_held:
+            if len(unique) == n_train + 2 * n_held:
+                break
+    else:
         raise DataError("the scene grammar produced too few distinct sentences")
     held, train = unique[:2 * n_held], unique[2 * n_held:2 * n_held + n_train]
     cols = lambda pairs: ([p[0] for p in pairs], [p[1] for p in pairs])  # noqa: E731
