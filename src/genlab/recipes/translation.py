@@ -64,8 +64,8 @@ class TranslationConfig(TrainConfig):
     max_tokens: int = 3000            # padded source + target tokens per batch (batch_size is not used)
     d_model: int = 128
     n_head: int = 4
-    n_enc: int = 3
-    n_dec: int = 3
+    n_enc: int = 2
+    n_dec: int = 2
     d_ff: int = 512
     dropout: float = 0.1
     activation: str = "relu"          # relu | gelu
@@ -84,14 +84,14 @@ class TranslationConfig(TrainConfig):
     max_len_ratio: float = 1.5        # target tokens at most ratio * source tokens + max_len_extra
     max_len_extra: int = 10
     # trainer defaults: a few minutes on the embedded scenes with a 2-core CPU
-    max_steps: int = 1200
+    max_steps: int = 600
     lr: float = 1e-3
     lr_schedule: str = "cosine"
-    warmup_steps: int = 200
+    warmup_steps: int = 100
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
-    eval_every: int = 300
-    save_every: int = 300
+    eval_every: int = 200
+    save_every: int = 200
     early_stop_metric: str = "val_bleu"
     early_stop_mode: str = "max"
 
