@@ -78,10 +78,10 @@ def test_scene_corpus_is_varied_agrees_and_keeps_splits_apart():
     c = scene_corpus(n_train=3000, n_held=200)
     train, val, test = (set(c.splits[k][0]) for k in ("train", "val", "test"))
     assert len(train) == 3000 and not (train & val) and not (train & test) and not (val & test)
-    pairs = dict(scene_pairs(5000, seed=7))
-    assert len(pairs) > 4500  # thousands of distinct scenes
-    girls = [f for e, f in pairs.items() if e.startswith("A little girl is sitting") and " while " not in e]
-    assert girls and all(f.startswith("Une petite fille est assise ") for f in girls)
+    pairs = dict(scene_pairs(20000, seed=7))
+    assert len(pairs) > 18000  # thousands of distinct scenes
+    girls = [f for e, f in pairs.items() if e.startswith("A little girl") and "is sitting" in e and "while" not in e]
+    assert len(girls) > 3 and all(f.startswith("Une petite fille") and " est assise " in f for f in girls)
     fem = [f for e, f in pairs.items() if e.startswith("Two old women") and " while " not in e]
     assert fem and all(f.startswith("Deux vieilles femmes") for f in fem)
     with pytest.raises(DataError, match="English-French"):
