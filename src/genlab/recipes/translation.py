@@ -345,7 +345,9 @@ class TranslationRecipe(Recipe):
 
     def generate(self, opts: TranslationSample) -> Translations:
         sources, name = self._sources(opts)
-        hyps = self.translate(sources, opts.beam, opts.length_penalty, opts.max_len_ratio, opts.max_len_extra)
+        user_text = bool(opts.text or opts.input)  # a too-long line of the user's is an error, of a test split cut
+        hyps = self.translate(sources, opts.beam, opts.length_penalty, opts.max_len_ratio, opts.max_len_extra,
+                              too_long="error" if user_text else "truncate")
         return Translations(sources, hyps, self.config.src, self.config.tgt, name=name)
 
     # -- evaluation ------------------------------------------------------------------------------------------
