@@ -44,19 +44,18 @@ def test_misaligned_files_are_a_clear_error(tmp_path):
         load_parallel(tmp_path, "en", "fr")
 
 
-def test_two_files_by_prefix_drop_empty_pairs_and_hold_out_splits(tmp_path):
+def test_two_aligned_files_drop_empty_pairs_and_hold_out_splits(tmp_path):
     en, fr = [p[0] for p in PAIRS], [p[1] for p in PAIRS]
     en[5], fr[9] = "", ""
     write(tmp_path / "corpus.en", en)
     write(tmp_path / "corpus.fr", fr)
-    for path in (tmp_path / "corpus", tmp_path / "corpus.en"):
-        c = load_parallel(path, "en", "fr")
-        total = sum(len(s[0]) + d["empty"] for s, d in zip(c.splits.values(), c.dropped.values()))
-        assert total == 200 and sum(d["empty"] for d in c.dropped.values()) == 2
-        assert len(c.splits["val"][0]) == 4 and len(c.splits["test"][0]) == 4
-        assert not set(c.splits["val"][0]) & set(c.splits["train"][0])
-        for s, t in zip(*c.splits["train"]):
-            assert s.split()[2] == t.split()[2]  # still aligned
+    c = load_parallel(tmp_path / "corpus.en", "en", "fr")
+    total = sum(len(s[0]) + d["empty"] for s, d in zip(c.splits.values(), c.dropped.values()))
+    assert total == 200 and sum(d["empty"] for d in c.dropped.values()) == 2
+    assert len(c.splits["val"][0]) == 4 and len(c.splits["test"][0]) == 4
+    assert not set(c.splits["val"][0]) & set(c.splits["train"][0])
+    for s, t in zip(*c.splits["train"]):
+        assert s.split()[2] == t.split()[2]  # still aligned
 
 
 def test_tsv_with_a_header_picks_columns_by_key(tmp_path):

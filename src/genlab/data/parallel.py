@@ -7,8 +7,8 @@
 Accepted layouts (direction by the language keys `src` / `tgt`):
 - a folder of aligned files `<split>.<lang>`, plain or `.gz`: `train.en` / `train.fr`,
   `val.*` (or `valid.*`, `dev.*`), and any number of `test*.*` (e.g. `test_2016_flickr.en.gz`);
-- two aligned files named by a common prefix: `corpus` for `corpus.en` + `corpus.fr`
-  (`corpus.en` itself also works);
+- two aligned files: the source file `corpus.en` (plain or `.gz`), the target beside it as
+  `corpus.fr`;
 - a `.tsv` (or `.tsv.gz`) of pairs, one per line: a first line naming the languages
   (`en<TAB>fr`) picks columns by key, otherwise column 1 is the source and column 2 the target.
 A folder without a validation split, the two-file and the TSV forms hold out a fixed, seeded
@@ -144,12 +144,12 @@ def load_parallel(path: str | Path | None, src: str = "en", tgt: str = "fr") -> 
     elif p.name.endswith((".tsv", ".tsv.gz")) and p.is_file():
         splits = _hold_out(_from_tsv(p, src, tgt))
     else:
-        prefix = str(p)[:-len(src) - 1] if str(p).endswith(f".{src}") else str(p)
-        s, t = Path(f"{prefix}.{src}"), Path(f"{prefix}.{tgt}")
-        if not (s.is_file() and t.is_file()):
-            raise DataError(f"no parallel data at {path}: expected a folder of <split>.{src}/<split>.{tgt} files, "
-                            f"{prefix}.{src} + {prefix}.{tgt}, or a .tsv of pairs")
-        splits = _hold_out(_aligned(s, t))
+        name, gz = (p.name[:-3], ".gz") if p.name.endswith(".gz") else (p.name, "")
+        other = p.with_name(name[:-len(src)] + tgt + gz) if name.endswith(f".{src}") else None
+        if not p.is_file() or other is None or not other.is_file():
+            raise DataError(f"no parallel data at {path}: expected a folder of <split>.{src} / <split>.{tgt} files, "
+                            f"a source file NAME.{src} beside NAME.{tgt}, or a .tsv of pairs")
+        splits = _hold_out(_aligned(p, other))
     dropped = {}
     for name in list(splits):
         splits[name], empty = _drop_empty(splits[name])
