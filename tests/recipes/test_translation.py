@@ -7,8 +7,10 @@ import genlab
 from genlab.api import RunDir
 from genlab.cli import main as cli
 from genlab.data.parallel import scene_pairs
+from genlab.engine.config import apply_overrides
 from genlab.errors import ConfigError
 from genlab.outputs import Translations
+from genlab.recipes.translation import TranslationConfig, TranslationRecipe
 
 TINY = {"d_model": 32, "n_head": 2, "n_enc": 1, "n_dec": 1, "d_ff": 64, "vocab_size": 300, "max_tokens": 600,
         "max_len": 128, "eval_sentences": 20, "beam": 2, "log_every": 2, "device": "cpu", "warmup_steps": 2}
@@ -71,16 +73,20 @@ def test_eval_reports_bleu_chrf_greedy_and_beam_with_signatures(run):
 
 
 def test_separate_vocabularies_round_trip_and_never_overwrite(tmp_path, data_dir):
-    r = _train(tmp_path / "sep", data_dir, vocab="separate", max_steps=1, eval_every=0)
-    assert (r.path / "tokenizer-src" / "tokenizer.json").is_file()
-    assert (r.path / "tokenizer-tgt" / "tokenizer.json").is_file()
-    src, tgt = r.recipe.src_tok, r.recipe.tgt_tok
+    cfg = apply_overrides(TranslationConfig(), {**TINY, "vocab": "separate", "data": str(data_dir)})
+    r = TranslationRecipe(cfg, run_dir=tmp_path)
+    r.setup(training=True)
+    r.save_artifacts(tmp_path)
+    assert (tmp_path / "tokenizer-src" / "tokenizer.json").is_file()
+    assert (tmp_path / "tokenizer-tgt" / "tokenizer.json").is_file()
+    src, tgt = r.src_tok, r.tgt_tok
     assert src.fingerprint() != tgt.fingerprint()
     for text in ("Une vieille femme lit un livre près de la rivière.", "Ωmega ☃ naïve — 東京"):
         assert tgt.decode(tgt.encode(text)) == text and src.decode(src.encode(text)) == text
-    loaded = genlab.load(r.path)
-    assert loaded.recipe.tgt_tok.fingerprint() == tgt.fingerprint()
-    assert loaded.recipe.modules["model"].config.shared_embeddings is False
+    loaded = TranslationRecipe(cfg, run_dir=tmp_path)
+    loaded.setup(training=False)
+    assert loaded.tgt_tok.fingerprint() == tgt.fingerprint() and loaded.src_tok.fingerprint() == src.fingerprint()
+    assert loaded.modules["model"].config.shared_embeddings is False
 
 
 def test_resume_equals_uninterrupted(tmp_path, data_dir):
