@@ -214,7 +214,8 @@ def genlab_full_val(run_dir: str) -> float:
     r.recipe.config = dataclasses.replace(r.recipe.config, eval_tokens=0, novelty_samples=0)
     r.recipe.load_data_once()
     with r.recipe.eval_mode():
-        return r.recipe.val_loss()[0]
+        nats, tokens = r.recipe.validation_nll()
+        return nats / tokens
 
 
 def side_by_side(first, second, concurrent: bool, second_first: bool = False):

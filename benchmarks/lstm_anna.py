@@ -128,7 +128,7 @@ def main() -> None:
     run.recipe.load_data_once()
     with run.recipe.eval_mode():
         novelty = run.recipe.novelty(2000)
-        sample = run.sample(n=1, prompt="Anna said", max_new_tokens=60, seed=0)[0]
+        sample = run.sample(n=1, prompt="Anna said", max_new_tokens=60, seed=0).texts[0]
 
     result = {
         "corpus": str(data), "train_tokens": n_train, "val_tokens": n_val, "vocab": probe.tokenizer.vocab_size,

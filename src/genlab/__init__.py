@@ -2,12 +2,26 @@
 
     import genlab
     run = genlab.train("gan-curve", overrides={"max_steps": 500})
-    run = genlab.load("runs/gan-curve")
-    run.sample(n=256)          # Python objects
+    run = genlab.load("runs/gan-curve-001")
+    run.sample(n=256)          # a typed output (genlab.outputs): Texts, Images, Points, ...
     run.evaluate()             # held-out metrics
+
+The API (and torch) is imported on first use, so `genlab --help` and `genlab list` answer at once.
 """
+import importlib
+from typing import Any
+
 from ._version import __version__
-from .api import Run, list_recipes, load, train
 from .errors import GenlabError
+
+_API = ("Run", "list_recipes", "load", "train")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API or name == "api":
+        api = importlib.import_module(".api", __name__)
+        return api if name == "api" else getattr(api, name)
+    raise AttributeError(f"module 'genlab' has no attribute {name!r}")
+
 
 __all__ = ["__version__", "Run", "GenlabError", "list_recipes", "load", "train"]

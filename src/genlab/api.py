@@ -5,8 +5,11 @@ The CLI is a thin layer over these functions, so both always agree.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
+
+import torch
 
 from .engine.config import TrainConfig, apply_overrides, config_dict, parse_set, read_config_file, validate
 from .engine.distributed import init_distributed
@@ -14,7 +17,8 @@ from .engine.rundir import RunDir
 from .engine.trainer import Trainer, resolve_device, set_threads
 from .data.text import check_data_path
 from .errors import ConfigError, RunDirError
-from .recipes import Recipe, get_recipe
+from .outputs import Output
+from .recipes import REGISTRY, Recipe, get_recipe, recipe_entry
 
 
 def build_config(recipe: type[Recipe], preset: str | None = None, config_file: str | Path | None = None,
@@ -40,13 +44,13 @@ def build_config(recipe: type[Recipe], preset: str | None = None, config_file: s
     return config
 
 
-def _new_run_dir(recipe: str) -> Path:
-    root = Path("runs")
-    path, i = root / recipe, 1
-    while RunDir(path).exists():
+def _new_run_dir(recipe: str, root: Path = Path("runs")) -> Path:
+    """runs/RECIPE-001, -002, ...: the first free number, three digits, so a run name never reads
+    like a model's (runs/gpt-2 would look like GPT-2)."""
+    i = 1
+    while (root / f"{recipe}-{i:03d}").exists():
         i += 1
-        path = root / f"{recipe}-{i}"
-    return path
+    return root / f"{recipe}-{i:03d}"
 
 
 class Run:
@@ -61,13 +65,23 @@ class Run:
     def config(self) -> TrainConfig:
         return self.recipe.config
 
-    def sample(self, out: str | Path | None = None, **options: Any) -> Any:
-        """Samples as Python objects, or, with `out`, as files written there (returns their paths)."""
+    def sample(self, out: str | Path | None = None, **options: Any) -> Output | list[Path]:
+        """Samples as a typed output (genlab.outputs: Texts, Images, Points, ...), or, with `out`,
+        written as files there (returns their paths).
+
+        Safe to call from several threads at once: modules stay in eval mode (set at load), no
+        gradients are recorded, and random draws come from generators seeded by `seed`, so a
+        call's result depends only on its options."""
         opts = apply_overrides(self.recipe.Sample(), options, "sample options")
-        with self.recipe.eval_mode():
-            if out is None:
-                return self.recipe.generate(opts)
-            return self.recipe.write_samples(Path(out), opts)
+        with torch.no_grad():
+            return self.recipe.generate(opts) if out is None else self.recipe.write_samples(Path(out), opts)
+
+    def stream(self, **options: Any) -> Iterator[str]:
+        """Text pieces of one sample while it is decoded (text recipes; options as for sample)."""
+        stream = getattr(self.recipe, "stream", None)
+        if stream is None:
+            raise ConfigError(f"recipe {self.recipe.name} does not stream text (streaming is for language models)")
+        return stream(apply_overrides(self.recipe.Sample(), options, "sample options"))
 
     def evaluate(self) -> dict[str, float]:
         """The recipe's metrics on held-out data."""
@@ -76,19 +90,25 @@ class Run:
             return self.recipe.evaluate()
 
     def info(self) -> dict[str, Any]:
+        """What the run is: recipe, steps, parameters, last and best metrics, data, config changes."""
         run = RunDir(self.path)
         rows = run.read_metrics()
         train = [r for r in rows if r.get("kind") == "train"]
         evals = [r for r in rows if r.get("kind") == "eval"]
         params = {k: sum(p.numel() for p in m.parameters()) for k, m in self.recipe.modules.items()}
+        best_file = run.best_dir / "metrics.json"
+        _, saved = run.read_config()
+        defaults = config_dict(self.recipe.Config())
         return {
             "run": str(self.path), "recipe": self.recipe.name,
             "step": train[-1]["step"] if train else 0,
             "parameters": params,
+            "data": saved.get("data") or f"embedded default: {recipe_entry(self.recipe.name).default_data}",
             "last_train": train[-1] if train else None,
             "last_eval": evals[-1] if evals else None,
-            "best": (run.best_dir / "metrics.json").read_text() if (run.best_dir / "metrics.json").is_file() else None,
-            "config": config_dict(self.config),
+            "best": json.loads(best_file.read_text()) if best_file.is_file() else None,
+            "config_changes": {k: v for k, v in saved.items() if k in defaults and defaults[k] != v},
+            "config": saved,
         }
 
 
@@ -173,12 +193,5 @@ def import_gpt2(src_dir: str | Path, out: str | Path) -> Path:
 
 
 def list_recipes() -> list[dict[str, str]]:
-    from .recipes import REGISTRY
-
-    out = []
-    for name in REGISTRY:
-        cls = get_recipe(name)
-        out.append({"name": name, "summary": cls.summary, "default_data": cls.default_data,
-                    "presets": ", ".join(cls.presets)})
-    return out
-
+    """Name, summary and default data of every recipe (imports no recipe module)."""
+    return [{"name": name, "summary": e.summary, "default_data": e.default_data} for name, e in REGISTRY.items()]

@@ -1,15 +1,43 @@
-"""The `genlab` command: list | train | sample | eval | info | import (a thin layer over genlab.api)."""
+"""The `genlab` command: list | keys | train | sample | eval | info | import (a thin layer over genlab.api).
+
+torch and the recipes are imported only by the commands that need them, so `genlab --help`,
+`--version`, `list` and `keys` answer at once.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from . import api
 from ._version import __version__
 from .engine.config import parse_set
-from .errors import GenlabError
+from .errors import ConfigError, GenlabError
+
+
+class _TrainHelp(argparse.Action):
+    """`genlab train RECIPE --help`: the usual help, then every key of RECIPE."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show this help (with RECIPE: also every config key of the recipe) and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_help()
+        recipe = getattr(namespace, "recipe", None)
+        if recipe:
+            try:
+                print("\n" + _keys_text(recipe))
+            except GenlabError as e:
+                print(f"genlab: error: {e}", file=sys.stderr)
+                parser.exit(1)
+        parser.exit()
+
+
+def _sets(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--set", dest="sets", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help=f"{help}; several at once (--set a=1 b=2) or repeated")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,24 +47,29 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list recipes and their default datasets")
 
-    t = sub.add_parser("train", help="train a recipe into a run directory")
+    k = sub.add_parser("keys", help="every config key of a recipe (type, default, description) and its presets")
+    k.add_argument("recipe")
+
+    t = sub.add_parser("train", help="train a recipe into a run directory", add_help=False)
+    t.add_argument("-h", "--help", action=_TrainHelp)
     t.add_argument("recipe")
     t.add_argument("--data", help="your data (file or folder); default: the recipe's embedded dataset")
     t.add_argument("--config", help="TOML or YAML file of config keys")
     t.add_argument("--preset", help="a named preset of the recipe (e.g. book)")
-    t.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (repeatable)")
-    t.add_argument("--out", help="run directory (default: runs/RECIPE[-N])")
+    _sets(t, "override a config key (see: genlab keys RECIPE)")
+    t.add_argument("--out", help="run directory (default: runs/RECIPE-NNN, the next free number)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    s = sub.add_parser("sample", help="write samples of a trained run")
+    s = sub.add_parser("sample", help="print (text) and write samples of a trained run")
     s.add_argument("run")
     s.add_argument("--n", type=int, help="number of samples")
     s.add_argument("--seed", type=int, help="sampling seed")
-    s.add_argument("--out", help="output folder (default: RUN/samples/cli)")
-    s.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="a recipe-specific sampling option (repeatable)")
+    s.add_argument("--out", help="output folder (default: RUN/samples/cli-NNN, the next free number)")
+    s.add_argument("--force", action="store_true", help="write into --out even if it already holds files")
+    _sets(s, "a sampling option (see: genlab keys RECIPE)")
+    s.add_argument("--stream", action="store_true",
+                   help="text recipes: print one sample as it is generated (writes no files)")
     s.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint to use")
 
     e = sub.add_parser("eval", help="evaluate a run on held-out data")
@@ -46,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="describe a run directory")
     i.add_argument("run")
+    i.add_argument("--json", action="store_true", help="print JSON")
 
     m = sub.add_parser("import", help="import a published checkpoint as a run directory (gpt2)")
     m.add_argument("kind", choices=["gpt2"], help="checkpoint family")
@@ -54,19 +88,103 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _keys_text(recipe: str) -> str:
+    from .engine.keys import describe_config, format_keys
+    from .recipes import get_recipe
+
+    cls = get_recipe(recipe)
+    text = (f"config keys of {recipe} (--set KEY=VALUE, a TOML/YAML --config file, or --preset):\n"
+            f"{format_keys(describe_config(cls.Config))}\n\n"
+            f"sampling options of {recipe} (genlab sample RUN --set KEY=VALUE):\n"
+            f"{format_keys(describe_config(cls.Sample))}")
+    if cls.presets:
+        text += "\n\npresets:\n" + "\n".join(
+            f"  {name}: " + " ".join(f"{k}={v}" for k, v in values.items()) for name, values in cls.presets.items())
+    return text
+
+
 def _print_metrics(metrics: dict) -> None:
     for k, v in metrics.items():
         print(f"{k:>24s}  {v:.6g}" if isinstance(v, float) else f"{k:>24s}  {v}")
 
 
+def next_sample_dir(run: Path) -> Path:
+    """RUN/samples/cli-001, -002, ...: the first free number, so sampling again never overwrites."""
+    i = 1
+    while (run / "samples" / f"cli-{i:03d}").exists():
+        i += 1
+    return run / "samples" / f"cli-{i:03d}"
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from . import api
+
+    run = api.load(args.run, which=args.which)
+    options = parse_set(args.sets)
+    if args.n is not None:
+        options["n"] = args.n
+    if args.seed is not None:
+        options["seed"] = args.seed
+    if args.stream:
+        print(options.get("prompt", ""), end="", flush=True)
+        for piece in run.stream(**options):
+            print(piece, end="", flush=True)
+        print()
+        return 0
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir() and any(out.iterdir()) and not args.force:
+            raise ConfigError(f"{out} already holds files: choose another --out, or --force to write into it")
+    else:
+        out = next_sample_dir(run.path)
+    output = run.sample(**options)
+    print(output.summary())
+    for path in output.to_files(out):
+        print(f"wrote: {path}")
+    return 0
+
+
+def _info_text(info: dict) -> str:
+    params = info["parameters"]
+    lines = [f"run:         {info['run']}",
+             f"recipe:      {info['recipe']}",
+             f"steps:       {info['step']}",
+             f"parameters:  {sum(params.values()):,} ("
+             + ", ".join(f"{k} {v:,}" for k, v in params.items() if v) + ")",
+             f"data:        {info['data']}"]
+
+    def metrics(title: str, row: dict | None) -> None:
+        if row:
+            shown = {k: v for k, v in row.items() if k not in ("kind", "step", "time")}
+            lines.append(f"{title} (step {row.get('step')}): "
+                         + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()))
+
+    metrics("last train", info["last_train"])
+    metrics("last eval ", info["last_eval"])
+    metrics("best      ", info["best"])
+    changes = info["config_changes"]
+    lines.append("config (changed from the defaults): "
+                 + (", ".join(f"{k}={v}" for k, v in changes.items()) if changes else "all defaults"))
+    return "\n".join(lines)
+
+
 def run_command(args: argparse.Namespace) -> int:
     if args.command == "list":
-        rows = api.list_recipes()
-        width = max(len(r["name"]) for r in rows)
-        for r in rows:
-            presets = f" [presets: {r['presets']}]" if r["presets"] else ""
-            print(f"{r['name']:<{width}}  {r['summary']} (default data: {r['default_data']}){presets}")
+        from .recipes import REGISTRY
+
+        width = max(map(len, REGISTRY))
+        for name, e in REGISTRY.items():
+            print(f"{name:<{width}}  {e.summary} (default data: {e.default_data})")
+        print("\nkeys and presets of a recipe: genlab keys RECIPE (or genlab train RECIPE --help)")
         return 0
+    if args.command == "keys":
+        print(_keys_text(args.recipe))
+        return 0
+    if args.command == "sample":
+        return _sample(args)
+
+    from . import api
+
     if args.command == "train":
         run = api.train(args.recipe, data=args.data, config=args.config, overrides=args.sets, out=args.out,
                          resume=args.resume, preset=args.preset, progress=not args.no_progress)
@@ -83,17 +201,6 @@ def run_command(args: argparse.Namespace) -> int:
             for path in run.result.get("samples", [])[:10]:
                 print(f"sample: {path}")
         return 0
-    if args.command == "sample":
-        run = api.load(args.run, which=args.which)
-        options = parse_set(args.sets)
-        if args.n is not None:
-            options["n"] = args.n
-        if args.seed is not None:
-            options["seed"] = args.seed
-        out = Path(args.out) if args.out else run.path / "samples" / "cli"
-        for path in run.sample(out=out, **options):
-            print(path)
-        return 0
     if args.command == "eval":
         run = api.load(args.run, which=args.which)
         metrics = run.evaluate()
@@ -106,7 +213,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     if args.command == "info":
         info = api.load(args.run).info()
-        print(json.dumps(info, indent=1, default=str))
+        print(json.dumps(info, indent=1, default=str) if args.json else _info_text(info))
         return 0
     return 2
 

@@ -52,7 +52,8 @@ class Texts(Output):
     prompt_tokens: int = 0
     completion_tokens: list[int] = field(default_factory=list)
     finish_reasons: list[str] = field(default_factory=list)  # "length" | "eos" | "stop"
-    name: str = "samples"
+    unknown_prompt_tokens: int = 0  # prompt pieces outside the vocabulary (read as <unk>)
+    name: str = "sample"            # files are <name>-01.txt, <name>-02.txt, ...
 
     def __post_init__(self) -> None:
         n = len(self.texts)
@@ -77,11 +78,27 @@ class Texts(Output):
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "prompt": self.prompt, "texts": self.texts, "completions": self.completions,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "finish_reasons": self.finish_reasons}
+                "finish_reasons": self.finish_reasons, "unknown_prompt_tokens": self.unknown_prompt_tokens}
+
+    def empty(self) -> list[int]:
+        """Indices of samples whose continuation is empty or only whitespace."""
+        return [i for i, c in enumerate(self.completions) if not c.strip()]
 
     def summary(self) -> str:
-        rule = "\n" + "-" * 72 + "\n"
-        return rule.join(self.texts)
+        """Each text under a header (trailing whitespace trimmed), then notes on empty samples and
+        prompt pieces outside the vocabulary."""
+        n = len(self.texts)
+        blocks = [f"--- sample {i + 1} of {n} ({self.completion_tokens[i]} tokens, {self.finish_reasons[i]}) ---\n"
+                  f"{text.rstrip()}" for i, text in enumerate(self.texts)]
+        notes = []
+        if self.empty():
+            which = ", ".join(str(i + 1) for i in self.empty())
+            notes.append(f"note: sample(s) {which} of {n} continued the prompt with nothing or only whitespace "
+                         "(greedy decoding follows whitespace in indented corpora: give a prompt or a temperature > 0)")
+        if self.unknown_prompt_tokens:
+            notes.append(f"note: {self.unknown_prompt_tokens} piece(s) of the prompt are not in the vocabulary "
+                         "and were read as <unk>")
+        return "\n".join(blocks + notes)
 
 
 @dataclass

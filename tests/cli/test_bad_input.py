@@ -109,6 +109,8 @@ def test_list_and_info(capsys, trained):
     for name in ("classifier", "gan-curve", "gan-pattern"):
         assert name in out
     assert main(["info", str(trained)]) == 0
+    assert "recipe:      gan-curve" in capsys.readouterr().out
+    assert main(["info", str(trained), "--json"]) == 0
     assert '"recipe": "gan-curve"' in capsys.readouterr().out
 
 

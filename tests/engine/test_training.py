@@ -171,10 +171,40 @@ def test_python_api_train_load_sample_evaluate(tmp_path):
     run = genlab.train("gan-pattern", overrides={"max_steps": 30, "eval_every": 15}, out=tmp_path / "p",
                        progress=False)
     loaded = genlab.load(run.path)
-    nums = loaded.sample(n=50)
+    nums = loaded.sample(n=50).values[:, 0]
     assert nums.shape == (50,) and nums.min() >= 0 and nums.max() < 100
     metrics = loaded.evaluate()
     assert {"valid_share", "coverage", "score"} <= metrics.keys()
     files = loaded.sample(out=tmp_path / "s", n=100)
+    assert sorted(Path(f).name for f in files) == ["numbers.csv", "numbers.png"]
     assert all(Path(f).exists() for f in files)
-    assert loaded.info()["step"] == 30
+    info = loaded.info()
+    assert info["step"] == 30 and info["config_changes"] == {"max_steps": 30, "eval_every": 15}
+    assert info["best"]["step"] in (15, 30) and isinstance(info["best"]["score"], float)
+
+
+class WideLineRecipe(LineRecipe):
+    """LineRecipe that states a model width and records what the trainer announces."""
+
+    def model_width(self):
+        return 64
+
+    def start_micro_batch(self, index, count):
+        self.announced = getattr(self, "announced", []) + [(index, count)]
+        super().start_micro_batch(index, count)
+
+
+def test_the_trainer_talks_to_a_recipe_through_its_seam(tmp_path):
+    from genlab.engine.seam import TrainableRecipe
+    from genlab.engine.schedules import lr_multiplier
+
+    cfg = LineConfig(max_steps=3, grad_accum=2, lr_schedule="noam", warmup_steps=2, eval_every=0, save_every=0,
+                     lr=1.0)
+    r = WideLineRecipe(cfg, run_dir=tmp_path / "run")
+    assert isinstance(r, Recipe) and all(hasattr(r, m) for m in TrainableRecipe.__annotations__)
+    r.setup(training=True)
+    Trainer(r, RunDir(tmp_path / "run"), progress=False).fit()
+    assert r.announced == [(0, 2), (1, 2)] * 3  # every micro-batch, numbered within its optimizer step
+    # noam at the recipe's width (64), not a model key read from the config
+    expected = lr_multiplier("noam", 3, 2, d_model=64)(3)
+    assert r.optimizers["model"].param_groups[0]["lr"] == pytest.approx(expected)

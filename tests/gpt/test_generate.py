@@ -82,3 +82,36 @@ def test_stream_matches_generate(model):
     stop = ref.text[8:11]
     cut = generate(model, [list(range(20))], 30, decode=decode, stop=stop, **kw)[0]
     assert "".join(stream(model, list(range(20)), 30, decode=decode, stop=stop, **kw)) == cut.text
+
+
+def test_repetition_penalty_discourages_repeats(model):
+    from genlab.sampling.logits import penalize_repetition
+
+    logits = torch.tensor([[2.0, -1.0, 0.5, 3.0]])
+    out = penalize_repetition(logits, torch.tensor([[0, 1, 1]]), 2.0)
+    assert out.tolist() == [[1.0, -2.0, 0.5, 3.0]]  # positive halved, negative doubled, unseen kept
+    plain = generate(model, [[1, 2, 3]], 40, temperature=0)[0].tokens
+    penalized = generate(model, [[1, 2, 3]], 40, temperature=0, repetition_penalty=3.0)[0].tokens
+    assert len(set(penalized)) > len(set(plain))
+    with pytest.raises(ConfigError):
+        generate(model, [[1]], 5, repetition_penalty=0)
+
+
+def test_a_recurrent_model_decodes_through_the_same_driver():
+    """An LSTM, its (h, c) state as the cache: cache equals recomputation, and batch rows (which
+    leave the batch at different steps, dropping their rows of the state) equal single calls."""
+    from genlab.models.lstm import LSTMConfig, LSTMLanguageModel
+    from genlab.sampling.recurrent import RecurrentDecoder
+
+    torch.manual_seed(0)
+    lm = RecurrentDecoder(LSTMLanguageModel(LSTMConfig(VOCAB, n_embd=16, hidden=32, n_layers=2, dropout=0.0)))
+    lm.eval()
+    kw = dict(temperature=1.0, seed=3, stop=["c", "q"], decode=decode)
+    batch = generate(lm, PROMPTS[:3], 30, **kw)
+    assert {g.finish_reason for g in batch} >= {"stop"}
+    assert len({len(g.tokens) for g in batch}) > 1  # rows finished at different steps
+    for i, p in enumerate(PROMPTS[:3]):
+        single = generate(lm, [p], 30, **{**kw, "seed": 3 + i})[0]
+        assert single.tokens == batch[i].tokens
+        assert generate(lm, [p], 30, use_cache=False, **{**kw, "seed": 3 + i})[0].tokens == single.tokens
+    assert "".join(stream(lm, PROMPTS[0], 30, **kw)) == batch[0].text

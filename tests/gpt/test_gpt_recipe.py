@@ -36,11 +36,14 @@ def test_train_evaluate_sample(text_file, tmp_path):
     assert m["bits_per_char"] == pytest.approx(m["val_loss"] / math.log(2))  # one char per token
     assert m["longest_copy_chars"] >= 2 and 0 <= m["copied_word_8gram_share"] <= 1
     loaded = genlab.load(tmp_path / "run", device="cpu")
-    a, b = loaded.sample(prompt="the ", n=2, max_new_tokens=12, temperature=0)
+    out = loaded.sample(prompt="the ", n=2, max_new_tokens=12, temperature=0)
+    a, b = out.texts
     assert a == b and a.startswith("the ") and len(a) == 16
+    assert out.completions == [a[4:], b[4:]] and out.completion_tokens == [12, 12] and out.prompt_tokens == 4
     s = loaded.sample(n=3, max_new_tokens=20, seed=1, stop=[". "])
-    assert len(s) == 3 and all(". " not in t for t in s)
-    assert (tmp_path / "run" / "samples" / "samples.txt").is_file()
+    assert len(s.texts) == 3 and all(". " not in t for t in s.texts)
+    assert all(r in ("stop", "length") for r in s.finish_reasons)
+    assert (tmp_path / "run" / "samples" / "sample-01.txt").is_file()
 
 
 def test_ddp_matches_one_process_and_accumulation_trains(text_file, tmp_path, torchrun):
@@ -88,7 +91,7 @@ def test_word_and_bpe_tokens(text_file, tmp_path, kind):
     cfg = {**TINY, "max_steps": 4, "eval_every": 0, "novelty_samples": 1, "tokenizer": kind, "tokenizer_vocab": 300}
     run = genlab.train("gpt", data=text_file, overrides=cfg, out=tmp_path / kind, progress=False)
     assert run.recipe.tokenizer.kind == kind
-    text = genlab.load(tmp_path / kind, device="cpu").sample(prompt="The cat", n=1, max_new_tokens=5)[0]
+    text = genlab.load(tmp_path / kind, device="cpu").sample(prompt="The cat", n=1, max_new_tokens=5).texts[0]
     assert text.lower().startswith("the cat")
 
 
@@ -106,3 +109,34 @@ def test_bad_input_is_one_line(text_file, tmp_path, capsys):
         assert main(["train", "gpt", "--no-progress", "--out", str(tmp_path / f"r{i}"), *args]) == 1
         err = capsys.readouterr().err
         assert err.startswith("genlab: error:") and message in err and err.count("\n") == 1, err
+
+
+def test_stream_and_cli_print_texts(text_file, tmp_path, capsys):
+    over = {**TINY, "max_steps": 10, "eval_every": 0, "novelty_samples": 0}
+    run = genlab.train("gpt", data=text_file, overrides=over, out=tmp_path / "run", progress=False)
+    loaded = genlab.load(run.path, device="cpu")
+    opts = dict(prompt="the", max_new_tokens=25, seed=4, temperature=1.0)
+    pieces = list(loaded.stream(**opts))
+    assert len(pieces) > 1 and "".join(pieces) == loaded.sample(n=1, **opts).completions[0]
+    parts = loaded.recipe.lm_parts()
+    assert parts.block_size == 16 and parts.eos_id is None and parts.tokenizer is loaded.recipe.tokenizer
+    assert main(["sample", str(run.path), "--set", "prompt=the", "max_new_tokens=25", "seed=4",
+                 "temperature=1.0", "--stream"]) == 0
+    assert capsys.readouterr().out == "the" + "".join(pieces) + "\n"  # the prompt, then the pieces
+    assert main(["sample", str(run.path), "--n", "2", "--set", "prompt=the", "max_new_tokens=10"]) == 0
+    out = capsys.readouterr().out
+    texts = [(run.path / "samples" / "cli-001" / f"sample-0{i}.txt").read_text() for i in (1, 2)]
+    assert all(t.startswith("the") and t.rstrip() in out for t in texts)  # the texts reach the terminal
+    assert "--- sample 2 of 2 (10 tokens, length) ---" in out
+
+
+def test_stream_checks_options_before_the_first_piece(text_file, tmp_path):
+    from genlab.errors import ConfigError
+
+    over = {**TINY, "max_steps": 2, "eval_every": 0, "novelty_samples": 0}
+    run = genlab.train("gpt", data=text_file, overrides=over, out=tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="top_p"):
+        run.stream(top_p=2.0)  # raised by the call itself, not by the first next()
+    with pytest.raises(ConfigError, match="does not stream"):
+        genlab.train("gan-pattern", overrides={"max_steps": 2, "eval_every": 0}, out=tmp_path / "p",
+                     progress=False).stream()

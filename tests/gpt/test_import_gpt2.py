@@ -77,7 +77,7 @@ def test_greedy_generation_matches_hf_generate_through_a_run_dir(hf_dir, tmp_pat
     mine = generate(run.recipe.modules["model"], [prompt], 30, temperature=0)[0].tokens
     assert mine == ref
     # the same through the recipe's sampling options (text = prompt + continuation, greedy)
-    text = run.sample(prompt="the answer is", n=1, max_new_tokens=30, temperature=0)[0]
+    text = run.sample(prompt="the answer is", n=1, max_new_tokens=30, temperature=0).texts[0]
     assert text == tok.decode(prompt + ref[: ref.index(tok.eos_id)] if tok.eos_id in ref else prompt + ref)
 
 
@@ -170,7 +170,7 @@ def test_cli_import_sample_and_errors(hf_dir, tmp_path, capsys):
     assert main(["import", "gpt2", str(d), "--out", str(out)]) == 0
     assert main(["sample", str(out), "--n", "2", "--set", "max_new_tokens=5", "--set", "prompt=the",
                  "--out", str(tmp_path / "s")]) == 0
-    assert (tmp_path / "s" / "samples.txt").read_text().startswith("the")
+    assert (tmp_path / "s" / "sample-02.txt").read_text().startswith("the")
     capsys.readouterr()
     assert main(["import", "gpt2", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err

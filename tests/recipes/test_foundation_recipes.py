@@ -29,7 +29,9 @@ def test_gan_curve_user_points(tmp_path):
     run = genlab.train("gan-curve", data=tmp_path / "pts.csv", overrides={"max_steps": 20, "eval_every": 10},
                        out=tmp_path / "r", progress=False)
     assert run.evaluate()["mse"] >= 0
-    assert genlab.load(run.path).sample(n=7).shape == (7, 2)
+    pts = genlab.load(run.path).sample(n=7)
+    assert pts.columns == ["x", "y"] and pts.values.shape == (7, 2)
+    assert [p.name for p in pts.to_files(tmp_path / "s")] == ["points.png", "points.csv"]
 
 
 def test_gan_pattern_learns_all_valid_numbers(tmp_path):

@@ -9,7 +9,7 @@ import genlab
 from genlab.cli import main as cli
 from genlab.errors import ConfigError
 from genlab.models.lstm import LSTMConfig, LSTMLanguageModel
-from genlab.recipes.lstm_lm import LMSample, LSTMLMConfig, LSTMRecipe
+from genlab.recipes.lstm_lm import LSTMLMConfig, LSTMRecipe, LSTMSample
 
 TINY = {"n_embd": 16, "hidden": 32, "n_layers": 2, "seq_len": 16, "batch_size": 4, "eval_streams": 2,
         "novelty_chars": 200, "eval_tokens": 2000, "log_every": 5, "lr": 1e-2, "device": "cpu"}
@@ -120,16 +120,27 @@ def word_run(tmp_path_factory, corpus_file):
     return _train(tmp, corpus_file, tokenizer="word", vocab_size=0, max_steps=30, eval_every=0)
 
 
-def test_word_sampling(word_run, capsys):
-    greedy = word_run.sample(n=2, temperature=0, max_new_tokens=12, seed=1, prompt="The cat")
+def test_word_sampling(word_run):
+    greedy = word_run.sample(n=2, temperature=0, max_new_tokens=12, seed=1, prompt="The cat").texts
     assert greedy[0] == greedy[1] == word_run.sample(n=1, temperature=0, max_new_tokens=12, seed=7,
-                                                         prompt="The cat")[0]
+                                                         prompt="The cat").texts[0]
     assert greedy[0].startswith("The cat")
     varied = word_run.sample(n=4, temperature=1.5, top_k=5, top_p=0.9, max_new_tokens=20, seed=3)
-    assert len(set(varied)) > 1
-    word_run.sample(n=1, max_new_tokens=3, prompt="the zyzzyva saw a quokka")
-    err = capsys.readouterr().err
-    assert "2 word(s) of the prompt are not in the vocabulary" in err
+    assert len(set(varied.texts)) > 1
+    # row i is drawn with seed + i, like gpt: a batch row equals a single call with that seed
+    assert varied.texts[2] == word_run.sample(n=1, temperature=1.5, top_k=5, top_p=0.9, max_new_tokens=20,
+                                              seed=5).texts[0]
+    assert word_run.sample(n=1, max_new_tokens=3, prompt="the zyzzyva saw a quokka").unknown_prompt_tokens == 2
+
+
+def test_stop_strings_and_streaming(word_run):
+    opts = dict(n=1, max_new_tokens=40, seed=2, temperature=1.0, prompt="Anna")
+    full = word_run.sample(**opts).completions[0]
+    assert "".join(word_run.stream(**opts)) == full
+    stop = full.strip().split(" ")[2]  # a word the unstopped sample contains
+    cut = word_run.sample(**opts, stop=[stop])
+    assert cut.finish_reasons == ["stop"] and stop not in cut.completions[0]
+    assert full.startswith(cut.completions[0])
 
 
 @pytest.mark.parametrize("bad", [{"temperature": -1}, {"top_k": -2}, {"top_p": 0.0}, {"top_p": 1.5}, {"n": 0}])
@@ -145,7 +156,7 @@ def test_cli_sample_and_bad_options(word_run, tmp_path, capsys):
     capsys.readouterr()
     assert cli(["sample", str(word_run.path), "--n", "1", "--out", str(tmp_path / "u"),
                 "--set", "prompt=anna saw a wombat", "--set", "max_new_tokens=3"]) == 0
-    assert "1 word(s) of the prompt are not in the vocabulary" in capsys.readouterr().err
+    assert "1 piece(s) of the prompt are not in the vocabulary" in capsys.readouterr().out
     assert cli(["sample", str(word_run.path), "--set", "top_p=2"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "top_p" in err
@@ -185,7 +196,7 @@ def test_bpe_tokens_and_config_errors(tmp_path, corpus_file):
         genlab.api.build_config(LSTMRecipe, overrides={"tokenizer": "gpt2"})
     with pytest.raises(ConfigError):
         genlab.api.build_config(LSTMRecipe, overrides={"dropout": 1.0})
-    assert LSTMLMConfig().tokenizer == "char" and LMSample().temperature == 0.8
+    assert LSTMLMConfig().tokenizer == "char" and LSTMSample().temperature == 0.8
 
 
 def _naive_longest(a: str, b: str) -> int:

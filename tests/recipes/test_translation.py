@@ -60,7 +60,9 @@ def test_stream_equals_greedy(run):
     text = "A little boy is singing on a bridge."
     with run.recipe.eval_mode():
         greedy = run.recipe.translate([text], beam=1)[0]
-    assert "".join(run.recipe.stream(text)) == greedy
+    assert "".join(run.stream(text=text)) == greedy
+    with pytest.raises(ConfigError, match="beam"):
+        run.stream(text=text, beam=0)
 
 
 def test_eval_reports_bleu_chrf_greedy_and_beam_with_signatures(run):

@@ -143,7 +143,7 @@ class TokenCorpus:
             with atomic_write(directory / f"{split}.bin", "wb") as f:
                 for lo, hi in chunk_bounds(text, a, b, chunk_chars):
                     ids = tokenizer.encode(text[lo:hi])
-                    meta["unknown"] += tokenizer.last_unknown
+                    meta["unknown"] += tokenizer.count_unknown(ids)
                     arr = np.asarray(ids, dtype=np.int64)
                     if arr.size and (arr.min() < 0 or arr.max() > np.iinfo(dtype).max):
                         raise DataError(f"token id out of range for {dtype.name}")

@@ -21,25 +21,25 @@ from ..errors import ConfigError
 class TrainConfig:
     """Keys every recipe accepts. Recipes subclass this and add their own."""
 
-    seed: int = 0
+    seed: int = 0                   # seeds initialisation, batches and noise (same seed, same run)
     device: str = "auto"            # auto | cpu | cuda | cuda:N | mps
-    max_steps: int = 1000
+    max_steps: int = 1000           # optimizer steps to train for
     batch_size: int = 64            # global batch size (split across DDP ranks)
-    lr: float = 1e-3
+    lr: float = 1e-3                # learning rate (peak, when a schedule is set)
     save_every: int = 200           # checkpoint cadence in steps (0 = only at the end)
     eval_every: int = 200           # evaluation cadence in steps (0 = only at the end)
     sample_every: int = 0           # sample-hook cadence in steps (0 = never during training)
-    log_every: int = 10
+    log_every: int = 10             # metrics.jsonl row cadence in steps (means over the window)
     grad_clip: float = 0.0          # max global grad norm (0 = off)
     grad_accum: int = 1             # micro-batches per optimizer step
     lr_schedule: str = "constant"   # constant | cosine | noam
-    warmup_steps: int = 0
+    warmup_steps: int = 0           # linear lr warmup from 0 over this many steps
     min_lr_ratio: float = 0.1       # cosine decays to lr * min_lr_ratio
     bf16: bool = False              # bf16 autocast for forward passes
     early_stop_metric: str = ""     # an evaluate() key; empty = no early stopping
     early_stop_mode: str = "min"    # min | max
     early_stop_patience: int = 0    # evaluations without improvement before stopping (0 = never stop)
-    tensorboard: bool = False
+    tensorboard: bool = False       # also write TensorBoard event files (needs the tensorboard package)
     threads: int = 0                # CPU threads for torch ops (0 = torch's default); tiny models run best on 1
     data: str = ""                  # path to the user's data; empty = embedded default
     preset: str = ""                # name of the preset applied (recorded for info)

@@ -13,7 +13,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,9 +24,10 @@ from .distributed import DistInfo, barrier, broadcast_flag, mean_across_ranks
 from .plots import plot_metrics
 from .rundir import RunDir
 from .schedules import lr_multiplier
+from .seam import TrainableRecipe
 
-if TYPE_CHECKING:
-    from ..recipes.base import Recipe
+# The noam schedule's d_model when a recipe states no model width.
+DEFAULT_MODEL_WIDTH = 512
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -114,7 +115,7 @@ class EarlyStopping:
 
 
 class Trainer:
-    def __init__(self, recipe: "Recipe", run: RunDir, dist: DistInfo = DistInfo(), progress: bool = True):
+    def __init__(self, recipe: TrainableRecipe, run: RunDir, dist: DistInfo = DistInfo(), progress: bool = True):
         self.recipe, self.run, self.dist = recipe, run, dist
         self.config = recipe.config
         self.progress = progress and dist.is_main
@@ -127,7 +128,7 @@ class Trainer:
     def _setup_optimizers(self) -> None:
         r, c = self.recipe, self.config
         r.optimizers = r.build_optimizers()
-        d_model = int(getattr(c, "n_embd", getattr(c, "d_model", 512)))
+        d_model = r.model_width() or DEFAULT_MODEL_WIDTH
         for name, opt in r.optimizers.items():
             fn = lr_multiplier(c.lr_schedule, c.max_steps, c.warmup_steps, c.min_lr_ratio, d_model)
             r.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, fn)
@@ -246,7 +247,6 @@ class Trainer:
             seed_everything(c.seed)
         self._wrap_ddp()
         self._open_tensorboard()
-        r._accum = c.grad_accum
         r.set_mode(True)
 
         bar = tqdm(total=c.max_steps, initial=start, disable=not self.progress, file=sys.stderr,
@@ -257,7 +257,7 @@ class Trainer:
         try:
             for step in range(start + 1, c.max_steps + 1):
                 for micro in range(c.grad_accum):
-                    r._micro = micro
+                    r.start_micro_batch(micro, c.grad_accum)
                     ddp = [m for m in r.train_modules.values() if hasattr(m, "no_sync")]
                     with contextlib.ExitStack() as stack:
                         if micro < c.grad_accum - 1:  # exchange gradients only on the last micro-batch

@@ -1,10 +1,12 @@
-"""The seam between the trainer and a recipe.
+"""The base of every recipe: it implements the trainer's seam (engine/seam.py's TrainableRecipe).
 
 The trainer owns *when* things happen (steps, accumulation, clipping, schedules,
 autocast, DDP, eval/sample hooks, early stopping, checkpoints, resume, logs).
 A recipe owns *what* happens: which modules exist, what one batch is, what one
-training step does, how to evaluate and how to sample. To write a recipe, subclass
-`Recipe`, give it a `Config` dataclass and implement the methods marked "recipe".
+training step does, how to evaluate and what `generate` returns (a typed output of
+genlab.outputs). To write a recipe, subclass `Recipe` (or a family base: lm_base.py,
+image_base.py), give it a `Config` dataclass whose fields carry a one-line comment each
+(`genlab keys` prints them), implement the methods marked "recipe" and add it to the registry.
 """
 from __future__ import annotations
 
@@ -28,15 +30,13 @@ from ..outputs import Output
 class SampleOptions:
     """Options of `genlab sample`; recipes subclass this to add their own."""
 
-    n: int = 16
-    seed: int = 0
+    n: int = 16                    # samples per call
+    seed: int = 0                  # sampling seed: the same seed and options give the same samples
 
 
 class Recipe(abc.ABC):
     # -- declared by each recipe ------------------------------------------------------
-    name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""            # one line for `genlab list`
-    default_data: ClassVar[str] = ""       # the embedded dataset used without --data
+    name: ClassVar[str] = ""               # the registry's name (its summary lines live there too)
     Config: ClassVar[type[TrainConfig]] = TrainConfig
     Sample: ClassVar[type[SampleOptions]] = SampleOptions
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -52,7 +52,7 @@ class Recipe(abc.ABC):
         self.train_modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
-        self._micro, self._accum = 0, 1
+        self.micro_batch, self.micro_batches = 0, 1   # set by the trainer through start_micro_batch
 
     def setup(self, training: bool, resume: bool = False) -> None:
         """Order matters: artifacts (a tokenizer) and data can decide module shapes."""
@@ -72,6 +72,10 @@ class Recipe(abc.ABC):
         """Default: one Adam over all trainable parameters, named 'model'."""
         params = [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
         return {"model": torch.optim.Adam(params, lr=self.config.lr)}
+
+    def model_width(self) -> int | None:
+        """The model's width (d_model) for lr_schedule=noam; None: the trainer's default."""
+        return None
 
     # -- recipe: data and steps -----------------------------------------------------------
     def prepare_data(self) -> None:
@@ -140,16 +144,25 @@ class Recipe(abc.ABC):
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
+    def start_micro_batch(self, index: int, count: int) -> None:
+        """Called by the trainer before each training_step: micro-batch `index` of `count`."""
+        self.micro_batch, self.micro_batches = index, count
+
+    @property
+    def is_last_micro_batch(self) -> bool:
+        """True when optimize() steps the optimizers (the last micro-batch of an optimizer step)."""
+        return self.micro_batch == self.micro_batches - 1
+
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         """Backward `loss` and, on the last micro-batch, clip + step optimizer `name` and its schedule."""
         if not torch.isfinite(loss.detach()).all():
             raise TrainingDiverged(f"loss of '{name}' became {loss.item()}; stopped, last good checkpoint kept "
                                    "(try a lower lr, grad_clip, or bf16=false)")
         opt = self.optimizers[name]
-        if self._micro == 0:
+        if self.micro_batch == 0:
             opt.zero_grad(set_to_none=True)
-        (loss / self._accum).backward()
-        if self._micro == self._accum - 1:
+        (loss / self.micro_batches).backward()
+        if self.is_last_micro_batch:
             if self.config.grad_clip > 0:
                 params = [p for g in opt.param_groups for p in g["params"]]
                 torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)

@@ -246,7 +246,7 @@ class DiffusionRecipe(Recipe):
             out = self.train_modules["unet"](x_t, t, batch.get("y"))
         loss = diffusion_loss(out, self.schedule.target(c.prediction, x0, noise, t), c.loss)
         self.optimize("model", loss)
-        if self._micro == self._accum - 1:   # the optimizer stepped: move the average
+        if self.is_last_micro_batch:   # the optimizer stepped: move the average
             ema_update(self.modules["ema"], self.modules["unet"], ema_decay(step, c.ema_decay))
         return {"loss": loss.item()}
 

@@ -17,11 +17,8 @@ text, share of generated 8-grams found in it) — low loss with high copying is 
 """
 from __future__ import annotations
 
-import math
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,8 +27,8 @@ from torch import nn
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, RunDirError
 from ..models.gpt import GPT, GPTConfig
-from ..sampling.generate import Generation, check_generation_options, generate
-from .base import Recipe, SampleOptions
+from ..tokenizers import Tokenizer, build_tokenizer
+from .lm_base import LanguageModelRecipe, LMSample
 
 TOKENIZERS = ("char", "word", "bpe", "gpt2")
 
@@ -43,17 +40,17 @@ class GPTTrainConfig(TrainConfig):
     tokenizer_files: str = ""      # gpt2: folder holding GPT-2's vocab.json and merges.txt
     vocab_size: int = 0            # model vocabulary; 0 = the tokenizer's (imports may pad it)
     block_size: int = 128          # context length in tokens
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
-    bias: bool = True
-    tie_weights: bool = True
-    layer_norm_eps: float = 1e-5
+    n_layer: int = 4               # Transformer blocks
+    n_head: int = 4                # attention heads per block (must divide n_embd)
+    n_embd: int = 128              # model width (embedding and residual stream)
+    dropout: float = 0.0           # dropout on attention, residual and embeddings (0 = off)
+    bias: bool = True              # biases in linear layers and LayerNorms (GPT-2: true)
+    tie_weights: bool = True       # output layer shares the token-embedding matrix
+    layer_norm_eps: float = 1e-5   # LayerNorm epsilon
     activation: str = "gelu_tanh"  # gelu_tanh (GPT-2's) | gelu (exact; nanoGPT's, faster on CPU)
     weight_decay: float = 0.1      # AdamW, on 2-D parameters only
-    beta1: float = 0.9
-    beta2: float = 0.99
+    beta1: float = 0.9             # AdamW beta1
+    beta2: float = 0.99            # AdamW beta2
     compile: bool = False          # torch.compile the model for training (measured: no gain on CPU)
     threads: int = 0               # CPU intra-op threads of this process (0 = torch's default, one per core)
     eval_tokens: int = 65536       # validation tokens scored per evaluation (0 = the whole split)
@@ -94,32 +91,12 @@ class GPTTrainConfig(TrainConfig):
 
 
 @dataclass
-class GPTSample(SampleOptions):
-    n: int = 4
-    prompt: str = ""               # empty: start of a new line / text
-    max_new_tokens: int = 300
-    temperature: float = 0.8       # 0 = greedy
-    top_k: int = 0                 # 0 = off
-    top_p: float = 1.0             # 1 = off
-    stop: list[str] = field(default_factory=list)   # stop strings; \n and \t are understood
-    use_cache: bool = True
-
-    def check(self) -> None:
-        if self.n < 1:
-            raise ConfigError(f"n must be >= 1, got {self.n}")
-        check_generation_options(self.max_new_tokens, self.temperature, self.top_k, self.top_p,
-                                 [_unescape(s) for s in self.stop])
+class GPTSample(LMSample):
+    n: int = 4                     # samples per call
 
 
-def _unescape(s: str) -> str:
-    """`--set stop='\\n\\n'` arrives with literal backslashes; read \\n and \\t as the characters."""
-    return s.replace("\\n", "\n").replace("\\t", "\t")
-
-
-class GPTRecipe(Recipe):
+class GPTRecipe(LanguageModelRecipe):
     name = "gpt"
-    summary = "GPT (decoder-only Transformer) language model; metrics: val loss, perplexity, bits/char, novelty"
-    default_data = "Python's documentation topics (pydoc_data, ~0.5 MB of English), any .txt file or folder"
     Config = GPTTrainConfig
     Sample = GPTSample
     presets = {
@@ -137,17 +114,6 @@ class GPTRecipe(Recipe):
                         "tie_weights": False},
     }
 
-    tokenizer: Any = None
-
-    # -- artifacts --------------------------------------------------------------------------
-    def save_artifacts(self, run_dir: Path) -> None:
-        self.tokenizer.save(run_dir)
-
-    def load_artifacts(self, run_dir: Path) -> None:
-        from ..tokenizers import load_tokenizer
-
-        self.tokenizer = load_tokenizer(run_dir)
-
     # -- model --------------------------------------------------------------------------------
     def model_config(self) -> GPTConfig:
         c = self.config
@@ -163,6 +129,15 @@ class GPTRecipe(Recipe):
             self.load_data_once()  # the vocabulary decides the embedding size
         torch.manual_seed(self.config.seed)
         return {"model": GPT(self.model_config())}
+
+    def model_width(self) -> int:
+        return self.config.n_embd
+
+    def language_model(self) -> nn.Module:
+        return self.modules["model"]
+
+    def context_size(self) -> int:
+        return self.config.block_size
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -205,28 +180,16 @@ class GPTRecipe(Recipe):
         load_prefixed({"model": self.modules["model"]}, tensors, str(run.weights_file))
 
     # -- data ----------------------------------------------------------------------------------
-    def prepare_data(self) -> None:
-        from ..data.corpus import TokenCorpus, load_text_corpus
-        from ..tokenizers import build_tokenizer
-
+    def fit_tokenizer(self, train_text: str) -> Tokenizer:
         c = self.config
-        text = load_text_corpus(c.data or None)
-        self.split_at = int(len(text) * 0.9)  # TokenCorpus's fixed split: first 90% train
-        self.train_text = text[:self.split_at]
-        if self.tokenizer is None:
-            if c.tokenizer == "gpt2":
-                if not c.tokenizer_files:
-                    raise ConfigError("tokenizer=gpt2 needs tokenizer_files=DIR holding vocab.json and merges.txt "
-                                      "(or import a GPT-2 checkpoint: genlab import gpt2 DIR --out RUN)")
-                self.tokenizer = build_tokenizer("gpt2", "", directory=c.tokenizer_files)
-            else:  # fitted on the training part only, so validation words can be unknown, as in real use
-                self.tokenizer = build_tokenizer(c.tokenizer, self.train_text, vocab_size=c.tokenizer_vocab)
-        if self.run_dir is not None:
-            cache = Path(self.run_dir) / "data"
-        else:
-            self._tmp = tempfile.TemporaryDirectory(prefix="genlab-gpt-")
-            cache = Path(self._tmp.name)
-        self.corpus = TokenCorpus.build(text, self.tokenizer, cache)
+        if c.tokenizer == "gpt2":
+            if not c.tokenizer_files:
+                raise ConfigError("tokenizer=gpt2 needs tokenizer_files=DIR holding vocab.json and merges.txt "
+                                  "(or import a GPT-2 checkpoint: genlab import gpt2 DIR --out RUN)")
+            return build_tokenizer("gpt2", "", directory=c.tokenizer_files)
+        return build_tokenizer(c.tokenizer, train_text, vocab_size=c.tokenizer_vocab)
+
+    def check_corpus(self) -> None:
         self.corpus.window_batch("train", [0], self.config.block_size, 1)  # DataError now if too short
         self.corpus.window_batch("val", [0], self.config.block_size, 1)
 
@@ -244,10 +207,9 @@ class GPTRecipe(Recipe):
         return {"loss": loss.item()}
 
     # -- evaluation ---------------------------------------------------------------------------------
-    def val_loss(self) -> tuple[float, int]:
-        """(mean next-token loss in nats, tokens scored) over consecutive windows of the validation split."""
+    def validation_nll(self) -> tuple[float, int]:
+        """(total nats, tokens scored) over consecutive windows of the validation split."""
         c = self.config
-        self.load_data_once()
         model, val = self.modules["model"], self.corpus.val
         n_windows = (len(val) - 1) // c.block_size
         if c.eval_tokens:
@@ -261,65 +223,11 @@ class GPTRecipe(Recipe):
             total += F.cross_entropy(logits.float().flatten(0, 1), y.to(self.device).flatten(),
                                      reduction="sum").item()
             count += y.numel()
-        return total / count, count
+        return total, count
 
-    def evaluate(self) -> dict[str, float]:
-        from ..metrics.text import bits_per_char, novelty_report, perplexity
-
-        loss, count = self.val_loss()
-        out = {"val_loss": loss, "perplexity": perplexity(loss),
-               "bits_per_char": bits_per_char(loss * count, count * self.corpus.chars_per_token("val"))}
+    def novelty_texts(self) -> list[str]:
         c = self.config
-        if c.novelty_samples:
-            texts = self.generate(GPTSample(n=c.novelty_samples, seed=0, max_new_tokens=c.novelty_tokens,
-                                            temperature=1.0))
-            reports = [novelty_report(t, self.train_text) for t in texts]
-            shares = [r["word_ngram_share"] for r in reports if not math.isnan(r["word_ngram_share"])]
-            out["longest_copy_chars"] = float(max(r["longest_copy_chars"] for r in reports))
-            out["copied_word_8gram_share"] = sum(shares) / len(shares) if shares else float("nan")
-        return out
-
-    # -- sampling -------------------------------------------------------------------------------------
-    def _start_ids(self) -> list[int]:
-        """What an empty prompt starts from: GPT-2's end-of-text token, else a newline, else a full stop."""
-        tok = self.tokenizer
-        if tok.kind == "gpt2" and tok.eos_id is not None:
-            return [tok.eos_id]
-        for text in ("\n", "."):
-            ids = tok.encode(text)
-            if ids and 0 not in ids:  # id 0 is <unk> for char/word tokens
-                return ids
-        return [0]
-
-    def generations(self, opts: GPTSample) -> tuple[list[int], list[Generation]]:
-        """(prompt ids, one Generation per sample) for the sampling options."""
-        tok = self.tokenizer
-        prompt_ids = tok.encode(opts.prompt) if opts.prompt else []
-        start = prompt_ids or self._start_ids()
-        prefix = tok.decode(prompt_ids)
-
-        def decode(ids: list[int]) -> str:  # continuation text, decoded in the context of the prompt
-            return tok.decode(prompt_ids + list(ids))[len(prefix):]
-
-        with self.autocast():
-            gens = generate(self.modules["model"], [start] * opts.n, opts.max_new_tokens,
-                            temperature=opts.temperature, top_k=opts.top_k, top_p=opts.top_p,
-                            eos_id=tok.eos_id, stop=[_unescape(s) for s in opts.stop], decode=decode,
-                            seed=opts.seed, use_cache=opts.use_cache, block_size=self.config.block_size)
-        return prompt_ids, gens
-
-    def generate(self, opts: GPTSample) -> list[str]:
-        """n texts: the prompt followed by its continuation."""
-        prompt_ids, gens = self.generations(opts)
-        prefix = self.tokenizer.decode(prompt_ids)
-        return [prefix + (g.text or "") for g in gens]
-
-    def write_samples(self, out_dir: Path, opts: GPTSample) -> list[Path]:
-        from ..engine.io import write_text
-
-        texts = self.generate(opts)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "samples.txt"
-        sep = "\n\n" + "=" * 72 + "\n\n"
-        write_text(path, sep.join(texts) + "\n")
-        return [path]
+        if not c.novelty_samples:
+            return []
+        opts = GPTSample(n=c.novelty_samples, seed=0, max_new_tokens=c.novelty_tokens, temperature=1.0)
+        return self.generate(opts).texts

@@ -21,8 +21,6 @@ in it; see genlab.metrics.text).
 from __future__ import annotations
 
 import math
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,28 +28,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.corpus import DEFAULT_CORPUS_NAME, TokenCorpus, load_text_corpus
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, DataError, RunDirError
-from ..metrics.text import bits_per_char, novelty_report, perplexity
+from ..metrics.text import novelty_report
 from ..models.lstm import CarriedState, LSTMConfig, LSTMLanguageModel
-from ..sampling.logits import check_sampling_options, next_token
+from ..sampling.recurrent import RecurrentDecoder
 from ..tokenizers import Tokenizer, build_tokenizer, load_tokenizer
-from .base import Recipe, SampleOptions
+from .lm_base import LanguageModelRecipe, LMSample
 
 TOKENIZERS = ("char", "word", "bpe")
-VAL_FRACTION = 0.1
-NOVELTY_CORPUS_CHARS = 50_000_000  # novelty is measured against at most this much training text
 
 
 @dataclass
 class LSTMLMConfig(TrainConfig):
     tokenizer: str = "char"      # char | word | bpe
     vocab_size: int = 2000       # word: most frequent words (0 = all); bpe: merges target; char: ignored
-    n_embd: int = 64
-    hidden: int = 256
-    n_layers: int = 2
-    dropout: float = 0.1
+    n_embd: int = 64             # token-embedding width
+    hidden: int = 256            # LSTM hidden size per layer
+    n_layers: int = 2            # stacked LSTM layers
+    dropout: float = 0.1         # dropout between LSTM layers and before the output layer
     seq_len: int = 64            # truncated-BPTT window, in tokens
     batch_size: int = 32         # parallel streams
     lr: float = 3e-3
@@ -61,7 +56,7 @@ class LSTMLMConfig(TrainConfig):
     save_every: int = 250
     early_stop_metric: str = "val_loss"   # keeps the best checkpoint (patience 0: never stops)
     eval_tokens: int = 100_000   # validation tokens per evaluation (0 = the whole split)
-    eval_streams: int = 16
+    eval_streams: int = 16       # parallel streams the validation split is read in
     novelty_chars: int = 2000    # generated characters for the novelty report (0 = skip it)
     # One thread: token-by-token LSTM steps are tiny, a second thread only adds synchronization
     # (and stalls badly on a busy machine); --set threads=0 restores torch's default.
@@ -82,28 +77,14 @@ class LSTMLMConfig(TrainConfig):
 
 
 @dataclass
-class LMSample(SampleOptions):
-    n: int = 3
-    prompt: str = ""             # empty: start after a line break (or a full stop for word tokens)
-    max_new_tokens: int = 300
-    temperature: float = 0.8     # 0 = greedy
-    top_k: int = 0               # 0 = off
-    top_p: float = 1.0           # 1 = off
-
-    def check(self) -> None:
-        check_sampling_options(self.temperature, self.top_k, self.top_p)
-        if self.n < 1:
-            raise ConfigError(f"n must be >= 1, got {self.n}")
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+class LSTMSample(LMSample):
+    n: int = 3                   # samples per call
 
 
-class LSTMRecipe(Recipe):
+class LSTMRecipe(LanguageModelRecipe):
     name = "lstm-lm"
-    summary = "LSTM language model (char/word/BPE tokens); metrics: perplexity, bits/char, novelty"
-    default_data = f"{DEFAULT_CORPUS_NAME}, ~465K characters"
     Config = LSTMLMConfig
-    Sample = LMSample
+    Sample = LSTMSample
     presets = {
         # The book's word model (Anna Karenina): embedding 128, 3 LSTM layers of 128, dropout 0.2,
         # sequences of 100 words, batches of 32, the whole vocabulary. Its windows overlap (stride
@@ -118,13 +99,7 @@ class LSTMRecipe(Recipe):
                  "eval_every": 250, "save_every": 250},
     }
 
-    tokenizer: Tokenizer | None = None
-    corpus: TokenCorpus | None = None
-
     # -- artifacts -------------------------------------------------------------------------
-    def save_artifacts(self, run_dir: Path) -> None:
-        self.tokenizer.save(run_dir)
-
     def load_artifacts(self, run_dir: Path) -> None:
         tok = load_tokenizer(run_dir)
         if tok.kind != self.config.tokenizer:
@@ -133,26 +108,16 @@ class LSTMRecipe(Recipe):
         self.tokenizer = tok
 
     # -- data ---------------------------------------------------------------------------------
-    def prepare_data(self) -> None:
+    def fit_tokenizer(self, train_text: str) -> Tokenizer:
+        return build_tokenizer(self.config.tokenizer, train_text, vocab_size=self.config.vocab_size)
+
+    def check_corpus(self) -> None:
         c = self.config
-        text = load_text_corpus(c.data)
-        split_at = int(len(text) * (1 - VAL_FRACTION))
-        if split_at < 1 or not text[:split_at].strip():
-            raise DataError(f"{c.data or 'corpus'}: too little text ({len(text)} characters)")
-        if self.tokenizer is None:  # fitted on the training part only: validation stays unseen
-            self.tokenizer = build_tokenizer(c.tokenizer, text[:split_at], vocab_size=c.vocab_size)
-        if self.run_dir is not None:
-            cache = Path(self.run_dir) / "data"
-        else:  # a recipe used outside a run directory: a private temporary cache
-            self._tmp = tempfile.TemporaryDirectory(prefix="genlab-corpus-")
-            cache = Path(self._tmp.name)
-        self.corpus = TokenCorpus.build(text, self.tokenizer, cache, val_fraction=VAL_FRACTION)
         self.corpus.stream_layout("train", c.seq_len, c.batch_size)  # DataError when too small
         n_val = len(self.corpus.val)
         if n_val < 2 * c.seq_len + 1:
             raise DataError(f"{c.data or 'corpus'}: the validation part (last 10%) has {n_val} tokens, need at "
                             f"least {2 * c.seq_len + 1} (more text or a smaller seq_len)")
-        self.train_text = text[:min(split_at, NOVELTY_CORPUS_CHARS)]
 
     # -- model -----------------------------------------------------------------------------------
     def build_modules(self) -> dict[str, nn.Module]:
@@ -162,6 +127,12 @@ class LSTMRecipe(Recipe):
         torch.manual_seed(c.seed)
         lm = LSTMLanguageModel(LSTMConfig(self.tokenizer.vocab_size, c.n_embd, c.hidden, c.n_layers, c.dropout))
         return {"lm": lm, "state": CarriedState(c.n_layers, c.batch_size, c.hidden)}
+
+    def model_width(self) -> int:
+        return self.config.n_embd
+
+    def language_model(self) -> nn.Module:
+        return RecurrentDecoder(self.modules["lm"])  # its (h, c) state serves as the cache
 
     @property
     def _rows(self) -> torch.Tensor:
@@ -222,73 +193,19 @@ class LSTMRecipe(Recipe):
             count += y.numel()
         return nats, count
 
-    def evaluate(self) -> dict[str, float]:
-        self.load_data_once()
-        c = self.config
-        nats, count = self.stream_nll("val", c.eval_tokens)
-        meta = self.corpus.meta
-        chars = meta["val_chars"] * count / max(meta["val_tokens"], 1)  # characters those tokens cover
-        loss = nats / count
-        out = {"val_loss": loss, "perplexity": perplexity(loss), "bits_per_char": bits_per_char(nats, chars)}
-        if c.novelty_chars:  # the same metric names as the gpt recipe
-            report = self.novelty(c.novelty_chars)
-            out["longest_copy_chars"] = float(report["longest_copy_chars"])
-            for key, name in (("word_ngram_share", "copied_word_8gram_share"),
-                              ("char_ngram_share", "copied_char_8gram_share")):
-                if math.isfinite(report[key]):
-                    out[name] = report[key]
-        return out
+    def validation_nll(self) -> tuple[float, int]:
+        return self.stream_nll("val", self.config.eval_tokens)
 
-    def novelty(self, chars: int = 2000, seed: int = 0) -> dict:
-        """novelty_report of ~`chars` generated characters (default sampling options) against
-        the training text."""
+    def novelty_texts(self) -> list[str]:
+        return [self.novelty_text(self.config.novelty_chars)] if self.config.novelty_chars else []
+
+    def novelty_text(self, chars: int = 2000, seed: int = 0) -> str:
+        """~`chars` generated characters (default sampling options) for the novelty report."""
         self.load_data_once()
         per_token = self.corpus.chars_per_token("train")
         tokens = math.ceil(chars / max(per_token, 1e-3) * 1.2) + 8
-        text = self.generate(LMSample(n=1, seed=seed, max_new_tokens=tokens))[0][:chars]
-        return novelty_report(text, self.train_text)
+        return self.generate(LSTMSample(n=1, seed=seed, max_new_tokens=tokens)).texts[0][:chars]
 
-    # -- sampling -----------------------------------------------------------------------------------
-    def _start_id(self) -> int:
-        """The token generation starts from without a prompt: a line break, else a full stop."""
-        tok = self.tokenizer
-        for s in ("\n", "."):
-            ids = tok.encode(s)
-            if len(ids) == 1 and tok.last_unknown == 0:
-                return ids[0]
-        return 0
-
-    @torch.no_grad()
-    def generate(self, opts: LMSample) -> list[str]:
-        """`opts.n` continuations of opts.prompt (each includes the prompt)."""
-        opts.check()
-        tok, lm = self.tokenizer, self.modules["lm"]
-        prompt = tok.encode(opts.prompt) if opts.prompt else []
-        if prompt and tok.last_unknown:
-            unit = "word" if tok.kind == "word" else "character"
-            print(f"genlab: warning: {tok.last_unknown} {unit}(s) of the prompt are not in the vocabulary "
-                  "and were replaced by <unk>", file=sys.stderr)
-        context = prompt or [self._start_id()]
-        g = torch.Generator().manual_seed(opts.seed)
-        x = torch.tensor([context] * opts.n, dtype=torch.long, device=self.device)
-        with self.autocast():
-            logits, state = lm(x)
-        new = []
-        for _ in range(opts.max_new_tokens):
-            nxt = next_token(logits[:, -1].float(), opts.temperature, opts.top_k, opts.top_p, g)
-            new.append(nxt)
-            with self.autocast():
-                logits, state = lm(nxt[:, None], state)
-        rows = torch.stack(new, 1).tolist()
-        return [tok.decode(prompt + row) for row in rows]
-
-    def write_samples(self, out_dir: Path, opts: LMSample) -> list[Path]:
-        from ..engine.io import write_text
-
-        texts = self.generate(opts)
-        paths = []
-        for i, text in enumerate(texts, 1):
-            path = Path(out_dir) / f"sample-{i:02d}.txt"
-            write_text(path, text if text.endswith("\n") else text + "\n")
-            paths.append(path)
-        return paths
+    def novelty(self, chars: int = 2000, seed: int = 0) -> dict:
+        """novelty_report of ~`chars` generated characters against the training text."""
+        return novelty_report(self.novelty_text(chars, seed), self.train_text)

@@ -8,6 +8,7 @@ discriminator step, curve data is standardized, and the metrics see mode collaps
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..data.synthetic import curve_points, make_curve_fn, one_hot, pattern_numbe
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, DataError
 from ..models.mlp import Standardizer, mlp
+from ..outputs import Points
 from .base import Recipe, SampleOptions
 
 
@@ -59,11 +61,11 @@ def two_adams(recipe: Recipe, betas: tuple[float, float] = (0.5, 0.999)) -> dict
 @dataclass
 class CurveConfig(TrainConfig):
     fn: str = "exp"            # exp (1.08**x, the book's), sin, square, or an expression in x
-    x_min: float = 0.0
-    x_max: float = 50.0
+    x_min: float = 0.0         # left end of the x range
+    x_max: float = 50.0        # right end of the x range
     n_train: int = 2048        # points in the embedded training set
-    latent_dim: int = 2
-    hidden: int = 64
+    latent_dim: int = 2        # noise dimensions fed to the generator
+    hidden: int = 64           # width of the generator (the discriminator is 4x, 2x, 1x this)
     max_steps: int = 3000
     batch_size: int = 128
     lr: float = 5e-4
@@ -71,8 +73,8 @@ class CurveConfig(TrainConfig):
     save_every: int = 500
     early_stop_metric: str = "mse"
     early_stop_patience: int = 10
-    eval_samples: int = 2000
-    coverage_bins: int = 50
+    eval_samples: int = 2000   # generated points scored per evaluation
+    coverage_bins: int = 50    # equal-width x bins for x_coverage
     threads: int = 1
 
     def check(self) -> None:
@@ -88,8 +90,6 @@ class CurveSample(SampleOptions):
 
 class CurveGANRecipe(Recipe):
     name = "gan-curve"
-    summary = "GAN that learns points (x, y) on a curve; metrics: MSE to the curve, x-coverage"
-    default_data = "2,048 points of y = 1.08^x, x in [0, 50] (any fn=... expression)"
     Config = CurveConfig
     Sample = CurveSample
     presets = {"book": {"latent_dim": 2, "hidden": 16, "lr": 5e-4, "batch_size": 128, "max_steps": 10000}}
@@ -140,16 +140,19 @@ class CurveGANRecipe(Recipe):
         real = self.modules["scaler"](batch["real"])
         return gan_step(self, real, batch["z_d"], batch["z_g"])
 
-    def generate(self, opts: CurveSample) -> np.ndarray:
-        """(n, 2) array of generated (x, y) points in data units."""
+    def generate(self, opts: CurveSample) -> Points:
+        """n generated (x, y) points in data units; their picture shows them over the curve."""
         g = torch.Generator().manual_seed(opts.seed)
         z = torch.randn(opts.n, self.config.latent_dim, generator=g).to(self.device)
-        out = self.modules["scaler"].inverse(self.modules["generator"](z))
-        return out.float().cpu().numpy()
+        pts = self.modules["scaler"].inverse(self.modules["generator"](z)).float().cpu().numpy()
+        c = self.config
+        ref = self.val_points if self.has_data and c.data else self._reference(2000)
+        plot = partial(_scatter, ref, f"gan-curve: {c.fn if not c.data else c.data}")
+        return Points(pts, ["x", "y"], name="points", plot=plot)
 
     def evaluate(self) -> dict[str, float]:
         c = self.config
-        pts = self.generate(CurveSample(n=c.eval_samples, seed=0))
+        pts = self.generate(CurveSample(n=c.eval_samples, seed=0)).values
         if not self.has_data:  # evaluation after load: the held-out set comes back from the config
             self.load_data_once()
         scaler = self.modules["scaler"]
@@ -165,18 +168,12 @@ class CurveGANRecipe(Recipe):
         return {"mse": mse, "x_coverage": x_coverage(pts[:, 0], lo, hi, c.coverage_bins),
                 "out_of_range": float(np.mean((pts[:, 0] < lo) | (pts[:, 0] > hi)))}
 
-    def write_samples(self, out_dir: Path, opts: CurveSample) -> list[Path]:
-        from ..engine.io import write_text
-        from ..metrics.plots import scatter_vs_curve
 
-        pts = self.generate(opts)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        csv = out_dir / "points.csv"
-        write_text(csv, "x,y\n" + "".join(f"{x:.6g},{y:.6g}\n" for x, y in pts))
-        c = self.config
-        ref = self.val_points if self.has_data and c.data else self._reference(2000)
-        png = scatter_vs_curve(pts, ref, out_dir / "points.png", title=f"gan-curve: {c.fn if not c.data else c.data}")
-        return [png, csv]
+def _scatter(reference: np.ndarray, title: str, values: np.ndarray, path: Path) -> Path:
+    """Generated points over the reference curve (a Points plot)."""
+    from ..metrics.plots import scatter_vs_curve
+
+    return scatter_vs_curve(values, reference, path, title=title)
 
 
 def x_coverage(x: np.ndarray, lo: float, hi: float, bins: int) -> float:
@@ -212,11 +209,11 @@ def load_points(path: Path) -> np.ndarray:
 @dataclass
 class PatternConfig(TrainConfig):
     multiple: int = 5          # the pattern: multiples of 5 ...
-    low: int = 0
+    low: int = 0               # smallest integer of the pattern
     high: int = 100            # ... in [low, high); also the one-hot width
-    n_train: int = 4096
-    latent_dim: int = 16
-    hidden: int = 128
+    n_train: int = 4096        # integers in the embedded training set
+    latent_dim: int = 16       # noise dimensions fed to the generator
+    hidden: int = 128          # hidden width of generator and discriminator
     pack: int = 4              # PacGAN: the discriminator judges groups of `pack` samples (fights mode collapse)
     gumbel_tau: float = 1.0    # temperature of the Gumbel-softmax draw of fake one-hots
     max_steps: int = 2000
@@ -226,7 +223,7 @@ class PatternConfig(TrainConfig):
     save_every: int = 500
     early_stop_metric: str = "score"
     early_stop_mode: str = "max"
-    eval_samples: int = 4000
+    eval_samples: int = 4000   # generated integers scored per evaluation
     threads: int = 1
 
     def check(self) -> None:
@@ -254,8 +251,6 @@ class Packed(nn.Module):
 
 class PatternGANRecipe(Recipe):
     name = "gan-pattern"
-    summary = "GAN that learns integers with a pattern as one-hot vectors; metrics: valid share, coverage"
-    default_data = "multiples of 5 in 0-99, one-hot (or a file of integers)"
     Config = PatternConfig
     Sample = PatternSample
     presets = {"book": {"latent_dim": 100, "hidden": 100, "pack": 1, "batch_size": 128, "lr": 5e-4}}
@@ -301,17 +296,22 @@ class PatternGANRecipe(Recipe):
         return gan_step(self, batch["real"], batch["z_d"], batch["z_g"],
                         lambda x: F.gumbel_softmax(x.float(), tau=self.config.gumbel_tau, hard=True))
 
-    def generate(self, opts: PatternSample) -> np.ndarray:
-        """(n,) array of generated integers, drawn from the generator's categorical distribution."""
+    def generate(self, opts: PatternSample) -> Points:
+        """n integers drawn from the generator's categorical distribution; their picture is a
+        histogram with the valid values in green."""
+        if not hasattr(self, "valid"):
+            self.load_data_once()
         g = torch.Generator().manual_seed(opts.seed)
         z = torch.randn(opts.n, self.config.latent_dim, generator=g).to(self.device)
         probs = self.modules["generator"](z).float().softmax(-1).cpu()
-        return torch.multinomial(probs, 1, generator=g).squeeze(-1).numpy()
+        nums = torch.multinomial(probs, 1, generator=g).squeeze(-1).numpy()
+        plot = partial(_histogram, self.valid, self.width)
+        return Points(nums, ["value"], name="numbers", plot=plot)
 
     def evaluate(self) -> dict[str, float]:
         if not hasattr(self, "valid"):
             self.load_data_once()
-        nums = self.generate(PatternSample(n=self.config.eval_samples, seed=0))
+        nums = self.generate(PatternSample(n=self.config.eval_samples, seed=0)).values[:, 0]
         valid = np.isin(nums, self.valid)
         coverage = len(np.intersect1d(np.unique(nums), self.valid)) / len(self.valid)
         dist = np.bincount(nums, minlength=self.width) / len(nums)
@@ -320,18 +320,12 @@ class PatternGANRecipe(Recipe):
         return {"valid_share": float(valid.mean()), "coverage": coverage, "tv_distance": tv,
                 "score": float(valid.mean()) * coverage * (1 - tv)}
 
-    def write_samples(self, out_dir: Path, opts: PatternSample) -> list[Path]:
-        from ..engine.io import write_text
-        from ..metrics.plots import histogram_numbers
 
-        if not hasattr(self, "valid"):
-            self.load_data_once()
-        nums = self.generate(opts)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        txt = out_dir / "numbers.txt"
-        write_text(txt, " ".join(map(str, nums.tolist())) + "\n")
-        png = histogram_numbers(nums, self.valid, self.width, out_dir / "numbers.png")
-        return [png, txt]
+def _histogram(valid: np.ndarray, width: int, values: np.ndarray, path: Path) -> Path:
+    """Counts of each generated integer, valid values in green (a Points plot)."""
+    from ..metrics.plots import histogram_numbers
+
+    return histogram_numbers(values[:, 0], valid, width, path)
 
 
 def load_integers(path: Path, high: int) -> np.ndarray:

@@ -62,38 +62,38 @@ class TranslationConfig(TrainConfig):
     vocab_size: int = 1000            # BPE tokens per tokenizer (>= 257: the 256 bytes come first)
     max_len: int = 128                # tokens per sentence (with </s>); longer training pairs are dropped
     max_tokens: int = 3000            # padded source + target tokens per batch (batch_size is not used)
-    d_model: int = 128
-    n_head: int = 4
-    n_enc: int = 2
-    n_dec: int = 2
-    d_ff: int = 512
-    dropout: float = 0.1
+    d_model: int = 128                # model width (embeddings, attention, residual stream)
+    n_head: int = 4                   # attention heads (must divide d_model)
+    n_enc: int = 2                    # encoder layers
+    n_dec: int = 2                    # decoder layers
+    d_ff: int = 512                   # hidden width of the position-wise feed-forward network
+    dropout: float = 0.1              # on embeddings, attention weights, sublayer outputs, feed-forward hidden
     activation: str = "relu"          # relu | gelu
     positions: str = "sinusoidal"     # sinusoidal | learned
     norm_first: bool = True           # pre-LN; false = the paper's post-LN
     tie_embeddings: bool = True       # output layer = target embedding
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.1      # share of the target distribution spread over the other tokens
     optimizer: str = "adamw"          # adamw | adam
-    beta1: float = 0.9
-    beta2: float = 0.98
-    adam_eps: float = 1e-9
+    beta1: float = 0.9                # Adam beta1
+    beta2: float = 0.98               # Adam beta2 (the paper's 0.98)
+    adam_eps: float = 1e-9            # Adam epsilon (the paper's 1e-9)
     weight_decay: float = 0.01        # adamw only, matrices only
     eval_sentences: int = 300         # validation pairs translated (greedy) for val_bleu during training; 0 = all
     beam: int = 4                     # beam size of `genlab eval`'s beam scores
-    length_penalty: float = 0.6
+    length_penalty: float = 0.6       # beam search: score / ((5 + length) / 6) ** length_penalty
     max_len_ratio: float = 1.5        # target tokens at most ratio * source tokens + max_len_extra
-    max_len_extra: int = 10
+    max_len_extra: int = 10           # see max_len_ratio
     # trainer defaults: a few minutes on the embedded scenes with a 2-core CPU
-    max_steps: int = 600
-    lr: float = 1e-3
-    lr_schedule: str = "cosine"
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 1.0
-    eval_every: int = 200
-    save_every: int = 200
-    early_stop_metric: str = "val_bleu"
-    early_stop_mode: str = "max"
+    max_steps: int = 600              # optimizer steps
+    lr: float = 1e-3                  # peak learning rate (noam: a multiplier of the paper's formula)
+    lr_schedule: str = "cosine"       # constant | cosine | noam
+    warmup_steps: int = 100           # linear warm-up steps
+    min_lr_ratio: float = 0.05        # cosine decays to lr * min_lr_ratio
+    grad_clip: float = 1.0            # max global gradient norm
+    eval_every: int = 200             # steps between evaluations (val loss, val BLEU)
+    save_every: int = 200             # steps between checkpoints
+    early_stop_metric: str = "val_bleu"  # the best checkpoint is the one with the best validation BLEU
+    early_stop_mode: str = "max"      # higher BLEU is better
 
     def check(self) -> None:
         problems = [
@@ -150,8 +150,6 @@ def _pad(rows: list[list[int]]) -> torch.Tensor:
 
 class TranslationRecipe(Recipe):
     name = "translation"
-    summary = "encoder-decoder Transformer translation; metrics: sacreBLEU, chrF (greedy + beam), val loss"
-    default_data = "procedural English-French scene descriptions; a folder of train/val/test.<lang>, 2 files or a TSV"
     Config = TranslationConfig
     Sample = TranslationSample
     presets = {
@@ -208,6 +206,9 @@ class TranslationRecipe(Recipe):
             self.load_data_once()  # the vocabularies decide the embedding sizes
         torch.manual_seed(self.config.seed)
         return {"model": Seq2Seq(self.model_config())}
+
+    def model_width(self) -> int:
+        return self.config.d_model  # for lr_schedule=noam
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -304,25 +305,33 @@ class TranslationRecipe(Recipe):
     def _detok(self, ids: list[int]) -> str:
         return self.tgt_tok.decode([i - SHIFT for i in ids if i >= SHIFT]).strip()
 
-    def stream(self, sentence: str) -> Iterator[str]:
-        """Greedy translation of one sentence, yielded as pieces of text as tokens are decided."""
+    def stream(self, opts: TranslationSample) -> Iterator[str]:
+        """Greedy translation of one sentence (opts.text) as pieces of text while tokens are decided.
+        Options are checked now, not at the first piece."""
+        opts.check()
+        sentence = opts.text if isinstance(opts.text, str) else " ".join(opts.text)
         c = self.config
-        if not sentence.strip():
-            return
         src = _pad(_encode_lines(self.src_tok, [sentence.strip()]))
         if src.shape[1] > c.max_len:
-            raise ConfigError(f"the sentence has {src.shape[1]} tokens but the model's positions cover {c.max_len}")
-        eos, tokens, shown = self.tgt_tok.eos_id + SHIFT, [], ""
-        with self.eval_mode():
-            for nxt in greedy_stream(self.modules["model"], src.to(self.device), BOS, eos, PAD,
-                                     c.max_len_ratio, c.max_len_extra):
-                if int(nxt[0]) == eos:
-                    break
-                tokens.append(int(nxt[0]))
-                text = self._detok(tokens)
-                if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
-                    yield text[len(shown):]  # a multi-byte character waits until it is complete
-                    shown = text
+            raise ConfigError(f"the sentence has {src.shape[1]} tokens but the model's positions cover {c.max_len}: "
+                              "split it into shorter sentences")
+        eos = self.tgt_tok.eos_id + SHIFT
+
+        def pieces() -> Iterator[str]:
+            if not sentence.strip():
+                return
+            tokens, shown = [], ""
+            with self.eval_mode():
+                for nxt in greedy_stream(self.modules["model"], src.to(self.device), BOS, eos, PAD,
+                                         opts.max_len_ratio, opts.max_len_extra):
+                    if int(nxt[0]) == eos:
+                        break
+                    tokens.append(int(nxt[0]))
+                    text = self._detok(tokens)
+                    if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
+                        yield text[len(shown):]  # a multi-byte character waits until it is complete
+                        shown = text
+        return pieces()
 
     def _sources(self, opts: TranslationSample) -> tuple[list[str], str]:
         if opts.input:

@@ -4,8 +4,11 @@
     logits, cache = model(idx, past_kv=cache, use_cache=True)       # with a key/value cache
 
 (models/gpt.py follows it; a model may also accept `last_only=True` to skip the logits of
-earlier positions.) Decoding: greedy (temperature 0), temperature, top-k, top-p, through
-sampling/logits.py.
+earlier positions.) The cache is the model's business: by default a tuple of (key, value)
+pairs with the batch first; a model whose cache is laid out otherwise (a recurrent state,
+see sampling/recurrent.py) says how to keep some rows of it with a `select_cache(cache, rows)`
+method. Decoding: greedy (temperature 0), temperature, top-k, top-p and a repetition
+penalty, through sampling/logits.py.
 
 Behaviour worth knowing:
 - Sliding window. A model with a context limit (`model.config.block_size`) only ever sees
@@ -31,7 +34,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .logits import check_sampling_options, next_token
+from .logits import check_sampling_options, next_token, penalize_repetition
 
 Decode = Callable[[Sequence[int]], str]
 
@@ -57,12 +60,14 @@ class _Settings:
     use_cache: bool
     block_size: int | None
     slide: int
+    repetition_penalty: float
 
 
 def check_generation_options(max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                             stop: Sequence[str] = (), slide: int = 1, block_size: int | None = None) -> None:
+                             stop: Sequence[str] = (), slide: int = 1, block_size: int | None = None,
+                             repetition_penalty: float = 1.0) -> None:
     """Raise a ConfigError naming the first invalid option."""
-    check_sampling_options(temperature, top_k, top_p)
+    check_sampling_options(temperature, top_k, top_p, repetition_penalty)
     if max_new_tokens < 0:
         raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     if any(not isinstance(s, str) or not s for s in stop):
@@ -78,13 +83,14 @@ def model_block_size(model: nn.Module) -> int | None:
 
 def _settings(model: nn.Module, max_new_tokens: int, temperature: float, top_k: int, top_p: float,
               eos_id: int | None, stop: Sequence[str] | str | None, decode: Decode | None, use_cache: bool,
-              block_size: int | None, slide: int) -> _Settings:
+              block_size: int | None, slide: int, repetition_penalty: float) -> _Settings:
     stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
     block = block_size if block_size is not None else model_block_size(model)
-    check_generation_options(max_new_tokens, temperature, top_k, top_p, stop, slide, block)
+    check_generation_options(max_new_tokens, temperature, top_k, top_p, stop, slide, block, repetition_penalty)
     if stop and decode is None:
         raise ConfigError("stop strings need a tokenizer to decode with")
-    return _Settings(max_new_tokens, temperature, top_k, top_p, eos_id, stop, decode, use_cache, block, slide)
+    return _Settings(max_new_tokens, temperature, top_k, top_p, eos_id, stop, decode, use_cache, block, slide,
+                     repetition_penalty)
 
 
 def _window_start(length: int, start: int, block: int | None, slide: int) -> int:
@@ -130,6 +136,7 @@ def _run_group(model: nn.Module, prompts: list[list[int]], seeds: list[int | Non
 
     logits, cache = forward_full(window)
     for _ in range(s.max_new_tokens):
+        logits = penalize_repetition(logits, window, s.repetition_penalty)
         if s.temperature == 0:
             nxt = logits.argmax(-1)
         else:  # row by row, each with its own generator: a batch row equals a single-prompt call
@@ -144,7 +151,8 @@ def _run_group(model: nn.Module, prompts: list[list[int]], seeds: list[int | Non
             alive = [alive[i] for i in keep]
             nxt, window = nxt[idx], window[idx]
             if cache is not None:
-                cache = tuple((k[idx], v[idx]) for k, v in cache)
+                cache = (model.select_cache(cache, idx) if hasattr(model, "select_cache")
+                         else tuple((k[idx], v[idx]) for k, v in cache))
         window = torch.cat([window, nxt[:, None]], dim=1)
         new_start = _window_start(window.shape[1], 0, s.block_size, s.slide)
         if new_start:  # the window slid: positions moved, so the cache is recomputed
@@ -211,15 +219,15 @@ def _prepare(prompts: Sequence[Sequence[int]], bos_id: int | None) -> list[list[
 def generate(model: nn.Module, prompts: Sequence[Sequence[int]], max_new_tokens: int = 100, *,
              temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, eos_id: int | None = None,
              bos_id: int | None = None, stop: Sequence[str] | str | None = None, decode: Decode | None = None,
-             seed: int | None = 0, use_cache: bool = True, block_size: int | None = None, slide: int = 1
-             ) -> list[Generation]:
+             seed: int | None = 0, use_cache: bool = True, block_size: int | None = None, slide: int = 1,
+             repetition_penalty: float = 1.0) -> list[Generation]:
     """Continue each prompt (a list of token ids); one Generation per prompt, in order.
 
     An empty prompt starts from `bos_id` (default: `eos_id`, as GPT-2 does). seed=None draws
     from fresh entropy. The model should be in eval mode (the caller decides).
     """
     s = _settings(model, max_new_tokens, temperature, top_k, top_p, eos_id, stop, decode, use_cache,
-                  block_size, slide)
+                  block_size, slide, repetition_penalty)
     rows = _prepare(prompts, bos_id if bos_id is not None else eos_id)
     states = [_RowState(s) for _ in rows]
     if s.max_new_tokens == 0:
@@ -246,14 +254,15 @@ def generate(model: nn.Module, prompts: Sequence[Sequence[int]], max_new_tokens:
 def stream(model: nn.Module, prompt: Sequence[int], max_new_tokens: int = 100, *, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, eos_id: int | None = None, bos_id: int | None = None,
            stop: Sequence[str] | str | None = None, decode: Decode | None = None, seed: int | None = 0,
-           use_cache: bool = True, block_size: int | None = None, slide: int = 1) -> Iterator[int | str]:
+           use_cache: bool = True, block_size: int | None = None, slide: int = 1,
+           repetition_penalty: float = 1.0) -> Iterator[int | str]:
     """Continue one prompt, yielding as it goes: token ids, or text pieces when `decode` is given.
 
     Joined, the text pieces equal generate(...)[0].text. Text that could be the start of a stop
     string, or an incomplete UTF-8 character, is held back until it is known.
     """
     s = _settings(model, max_new_tokens, temperature, top_k, top_p, eos_id, stop, decode, use_cache,
-                  block_size, slide)
+                  block_size, slide, repetition_penalty)
     row = _prepare([prompt], bos_id if bos_id is not None else eos_id)[0]
     state = _RowState(s)
     if s.max_new_tokens == 0:

@@ -4,22 +4,15 @@ Temperature 0 means greedy. Shared by every autoregressive recipe (LSTM, GPT, Mu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from ..errors import ConfigError
 
 
-@dataclass
-class SamplingOptions:
-    temperature: float = 1.0   # 0 = greedy
-    top_k: int = 0             # 0 = off
-    top_p: float = 1.0         # 1 = off; must lie in (0, 1]
-
-
-def check_sampling_options(temperature: float, top_k: int, top_p: float) -> None:
+def check_sampling_options(temperature: float, top_k: int, top_p: float, repetition_penalty: float = 1.0) -> None:
     """Raise a ConfigError naming the first invalid option."""
+    if not repetition_penalty > 0:
+        raise ConfigError(f"repetition_penalty must be > 0 (1 = off), got {repetition_penalty}")
     if not temperature >= 0:
         raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
     if top_k < 0:
@@ -41,6 +34,16 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
+
+
+def penalize_repetition(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL's repetition penalty (Keskar et al. 2019): the logit of every token in `seen`
+    (batch, T) is divided by `penalty` when positive and multiplied by it when negative, so
+    penalty > 1 makes repeating a token less likely. logits: (batch, vocab)."""
+    if penalty == 1.0:
+        return logits
+    scores = logits.gather(-1, seen)
+    return logits.scatter(-1, seen, torch.where(scores > 0, scores / penalty, scores * penalty))
 
 
 def next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,

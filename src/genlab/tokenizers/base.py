@@ -24,12 +24,16 @@ class Tokenizer(abc.ABC):
     kind: ClassVar[str] = ""
     vocab_size: int
     eos_id: int | None = None
-    # Tokens of the last encode() that were outside the vocabulary (mapped to <unk>).
-    last_unknown: int = 0
+    unk_id: int | None = None   # the id of pieces outside the vocabulary; None: every text encodes
 
     @abc.abstractmethod
     def encode(self, text: str) -> list[int]:
-        """Text -> token ids (unknown pieces become <unk> and are counted in last_unknown)."""
+        """Text -> token ids (unknown pieces become unk_id). Pure: encoding changes no state,
+        so one tokenizer can serve several threads."""
+
+    def count_unknown(self, ids: Sequence[int]) -> int:
+        """How many of `ids` stand for text outside the vocabulary."""
+        return 0 if self.unk_id is None else sum(1 for i in ids if i == self.unk_id)
 
     @abc.abstractmethod
     def decode(self, ids: Sequence[int]) -> str:

@@ -30,7 +30,6 @@ class BPETokenizer(Tokenizer):
         self.hf = hf_tokenizer
         self.vocab_size = self.hf.get_vocab_size()
         self.eos_id = self.hf.token_to_id(EOS)
-        self.last_unknown = 0
 
     @classmethod
     def fit(cls, text: str, vocab_size: int = 2000, min_frequency: int = 2, **opts: Any) -> "BPETokenizer":

@@ -1,7 +1,7 @@
 """Character tokens: one id per distinct character of the training text.
 
 Id 0 is `<unk>`, for characters the training text never had (a prompt may hold them);
-they are counted in `last_unknown` and decode as U+FFFD.
+Tokenizer.count_unknown counts them and they decode as U+FFFD.
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ class CharTokenizer(Tokenizer):
         self.itos = ["\ufffd"] + self.chars
         self.vocab_size = len(self.itos)
         self.eos_id = None
-        self.last_unknown = 0
 
     @classmethod
     def fit(cls, text: str, vocab_size: int = 0, **opts: Any) -> "CharTokenizer":
@@ -38,7 +37,6 @@ class CharTokenizer(Tokenizer):
     def encode(self, text: str) -> list[int]:
         get = self.stoi.get
         ids = [get(c, 0) for c in text]
-        self.last_unknown = ids.count(0)
         return ids
 
     def decode(self, ids: Sequence[int]) -> str:

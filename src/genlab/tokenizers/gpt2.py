@@ -64,7 +64,6 @@ class GPT2Tokenizer(Tokenizer):
         self.eos_id = self.vocab.get(EOS)
         self.byte_encoder = bytes_to_unicode()
         self.byte_decoder = {c: b for b, c in self.byte_encoder.items()}
-        self.last_unknown = 0
         self._cache: dict[str, list[int]] = {}
 
     @classmethod

@@ -3,7 +3,7 @@
 Encoding: lowercase; a word is a run of letters/digits; every other non-space character
 (punctuation) is a token of its own; the vocabulary is the `vocab_size` most frequent
 tokens (ties broken alphabetically) plus `<unk>` (id 0) for everything else. Unknown words
-never crash: they become `<unk>` and are counted in `last_unknown`.
+never crash: they become `<unk>` and are counted by `count_unknown`.
 
 Decoding puts spaces back: none before , . ; : ! ? ) ] } % and closing quotes, none after
 ( [ { and opening quotes, none around hyphens, and "don ' t" becomes "don't". Sentence
@@ -47,7 +47,6 @@ class WordTokenizer(Tokenizer):
             raise ValueError("duplicate words in vocabulary")
         self.vocab_size = len(self.itos)
         self.eos_id = None
-        self.last_unknown = 0
 
     @classmethod
     def fit(cls, text: str, vocab_size: int = 2000, **opts: Any) -> "WordTokenizer":
@@ -64,7 +63,6 @@ class WordTokenizer(Tokenizer):
     def encode(self, text: str) -> list[int]:
         get = self.stoi.get
         ids = [get(w, 0) for w in split_words(text)]
-        self.last_unknown = ids.count(0)
         return ids
 
     def decode(self, ids: Sequence[int]) -> str:
