@@ -123,9 +123,9 @@ class TranslationSample(SampleOptions):
     text: str | list[str] = ""        # a sentence, or a list of them (Python: Run.sample(text=[...]))
     input: str = ""                   # a file: one sentence per line, translated into the output folder
     beam: int = 4                     # 1 = greedy
-    length_penalty: float = 0.6
-    max_len_ratio: float = 1.5
-    max_len_extra: int = 10
+    length_penalty: float = 0.6       # beam search: score / ((5 + length) / 6) ** length_penalty
+    max_len_ratio: float = 1.5        # target tokens at most ratio * source tokens + max_len_extra
+    max_len_extra: int = 10           # see max_len_ratio
 
     def check(self) -> None:
         if self.n < 1:
