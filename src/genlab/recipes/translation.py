@@ -61,7 +61,8 @@ class TranslationConfig(TrainConfig):
     vocab: str = "joint"              # joint (one BPE, shared tied embeddings) | separate (one BPE per language)
     vocab_size: int = 1000            # BPE tokens per tokenizer (>= 257: the 256 bytes come first)
     max_len: int = 128                # tokens per sentence (with </s>); longer training pairs are dropped
-    max_tokens: int = 3000            # padded source + target tokens per batch (batch_size is not used)
+    max_tokens: int = 3000            # padded source + target tokens per batch (replaces batch_size)
+    batch_size: int = 64              # not used: a batch holds max_tokens tokens of similar-length pairs
     d_model: int = 128                # model width (embeddings, attention, residual stream)
     n_head: int = 4                   # attention heads (must divide d_model)
     n_enc: int = 2                    # encoder layers
