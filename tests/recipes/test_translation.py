@@ -113,8 +113,10 @@ def test_batches_are_a_pure_function_of_the_index(run):
 
 
 def test_cli_sample_and_bad_input(run, capsys, tmp_path):
-    assert cli(["sample", str(run.path), "--set", "text=A man rides a bike.", "--out", str(tmp_path / "s")]) == 0
+    # on the command line text is one sentence, commas and all (several: input=FILE)
+    assert cli(["sample", str(run.path), "--set", "text=A man, a dog.", "--out", str(tmp_path / "s")]) == 0
     assert (tmp_path / "s" / "translations.fr").read_text(encoding="utf-8").count("\n") == 1
+    assert cli(["sample", str(run.path), "--set", "text=A man rides a bike.", "--stream"]) == 0
     long = " ".join(["elephant"] * 200)
     assert cli(["sample", str(run.path), "--set", f"text={long}"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

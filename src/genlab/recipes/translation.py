@@ -121,7 +121,7 @@ class TranslationConfig(TrainConfig):
 @dataclass
 class TranslationSample(SampleOptions):
     n: int = 4                        # test sentences translated when neither text nor input is given
-    text: str | list[str] = ""        # a sentence, or a list of them (Python: Run.sample(text=[...]))
+    text: str | list[str] = ""        # a sentence (commas and all); Python: also a list, Run.sample(text=[...])
     input: str = ""                   # a file: one sentence per line, translated into the output folder
     beam: int = 4                     # 1 = greedy
     length_penalty: float = 0.6       # beam search: score / ((5 + length) / 6) ** length_penalty
