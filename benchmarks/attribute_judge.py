@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from genlab.metrics.feature_net import AttributeClassifier, get_feature_net
-from genlab.recipes.image_data import load_faces_tensors
+from genlab.data.image_datasets import load_faces_tensors
 
 
 def main() -> None:

@@ -93,7 +93,7 @@ def main() -> None:
     fresh.setup(training=True)
     fresh.set_mode(False)
     with fresh.eval_mode():
-        m = fresh.quality(DiffusionSample(sampler="ddim", steps=50, eta=1.0, strip=0), args.n)
+        m = fresh.sample_quality(DiffusionSample(sampler="ddim", steps=50, eta=1.0, strip=0), args.n)
     results["untrained_ddim50"] = m
     rows.append(row(f"untrained, DDIM 50 eta=1, n={args.n}", m))
 
@@ -104,7 +104,7 @@ def main() -> None:
     settings += [("ddim", s, 1.0, args.n) for s in (100, 50, 20, 10)] + [("ddim", s, 0.0, args.n) for s in (50, 10)]
     for sampler, steps, eta, n in settings:
         with r.eval_mode():
-            m = r.quality(DiffusionSample(sampler=sampler, steps=steps, eta=eta, strip=0), n)
+            m = r.sample_quality(DiffusionSample(sampler=sampler, steps=steps, eta=eta, strip=0), n)
         name = (f"DDPM {steps} (all)" if sampler == "ddpm" else f"DDIM {steps}, eta={eta:g}") + f", n={n}"
         results[f"{sampler}{steps}_eta{eta:g}_n{n}"] = m
         rows.append(row(name, m))
@@ -116,7 +116,7 @@ def main() -> None:
     rc.load_data_once()
     for g in (1.0, 3.0, 5.0):
         with rc.eval_mode():
-            m = rc.quality(DiffusionSample(sampler="ddim", steps=50, eta=1.0, guidance_scale=g, strip=0), args.n)
+            m = rc.sample_quality(DiffusionSample(sampler="ddim", steps=50, eta=1.0, guidance_scale=g, strip=0), args.n)
         results[f"cond_guidance{g:g}"] = m
         rows.append(row(f"conditional (glasses), guidance {g:g}, DDIM 50 eta=1, n={args.n}", m))
         print(rows[-1], file=sys.stderr, flush=True)

@@ -28,7 +28,7 @@ import torch
 
 import genlab
 from genlab.metrics.feature_net import get_attribute_classifier, get_feature_net
-from genlab.recipes.image_data import find_mnist
+from genlab.data.image_datasets import find_mnist
 
 
 def _fmt(m: dict, keys: list[str]) -> str:

@@ -4,14 +4,17 @@ The CLI is a thin layer over these functions, so both always agree.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import torch
 
-from .engine.config import TrainConfig, apply_overrides, config_dict, parse_set, read_config_file, validate
+from .engine.config import (TrainConfig, apply_overrides, config_dict, parse_set, read_config_file,
+                            resume_changes, validate)
 from .engine.distributed import init_distributed
 from .engine.rundir import RunDir
 from .engine.trainer import Trainer, resolve_device, set_threads
@@ -23,25 +26,41 @@ from .recipes import REGISTRY, Recipe, get_recipe, recipe_entry
 
 def build_config(recipe: type[Recipe], preset: str | None = None, config_file: str | Path | None = None,
                  overrides: Mapping[str, Any] | list[str] | None = None, base: Mapping[str, Any] | None = None,
-                 data: str | Path | None = None) -> TrainConfig:
-    """defaults < base (a saved run's config) < preset < config file < overrides < data."""
+                 data: str | Path | None = None, base_source: str = "the run's config.toml") -> TrainConfig:
+    """defaults < base (a saved run's config) < preset < config file < overrides < data.
+
+    Every key's range is checked here, before anything is written; paths become absolute."""
     config = recipe.Config()
     if base:
-        config = apply_overrides(config, base, "the run's config.toml")
+        config = apply_overrides(config, base, base_source)
     if preset:
         if preset not in recipe.presets:
             raise ConfigError(f"unknown preset '{preset}' for {recipe.name} "
                               f"(available: {', '.join(recipe.presets) or 'none'})")
         config = apply_overrides(config, {**recipe.presets[preset], "preset": preset}, f"preset {preset}")
     if config_file:
-        config = apply_overrides(config, read_config_file(config_file), str(config_file))
+        config = apply_overrides(config, read_config_file(config_file, recipe.name), str(config_file))
     if overrides:
         values = parse_set(overrides) if isinstance(overrides, list) else dict(overrides)
         config = apply_overrides(config, values, "--set")
     if data is not None:
         config = dataclasses.replace(config, data=str(data))
+    # Paths are stored absolute, so the run can be evaluated or resumed from any directory.
+    config = dataclasses.replace(config, **{k: str(Path(getattr(config, k)).expanduser().absolute())
+                                            for k in type(config).path_keys if getattr(config, k)})
     validate(config)
     return config
+
+
+def _check_out(path: Path) -> None:
+    """--out must be a directory or a place where one can be made."""
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {path} is a file, not a run directory")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunDirError(f"--out {path} lies under {parent}, which is a file")
+            break
 
 
 def _new_run_dir(recipe: str, root: Path = Path("runs")) -> Path:
@@ -126,21 +145,33 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
         config_values = dict(config)
     else:
         config_file = config
+    values = {**(config_values or {}), **_as_dict(overrides)}
     if resume:
         if out is None:
             raise ConfigError("--resume needs the run directory: --out DIR")
         run = RunDir(out)
+        run.check_not_in_use()
         saved_recipe, saved = run.read_config()
         if saved_recipe != recipe:
             raise RunDirError(f"run directory {out} was made by recipe '{saved_recipe}', not '{recipe}'")
-        cfg = build_config(cls, None, config_file, {**(config_values or {}), **_as_dict(overrides)}, base=saved,
-                           data=data)
+        before = build_config(cls, base=saved, base_source=str(run.config_file))
+        cfg = build_config(cls, preset, config_file, values, base=saved, data=data, base_source=str(run.config_file))
+        if run.has_checkpoint():  # continuing a checkpoint: only the schedule and bookkeeping may change
+            run.load_state()  # a corrupt or foreign state.pt is refused before anything is written
+            _, refused = resume_changes(before, cfg)
+            if refused:
+                changes = ", ".join(f"{k} ({getattr(before, k)!r} -> {getattr(cfg, k)!r})" for k in refused)
+                raise ConfigError(f"--resume cannot change {changes}: it would change the model, its tokenizer "
+                                  f"or its data (a resume may change {', '.join(type(cfg).resume_keys)}); "
+                                  "train a new run with another --out instead")
     else:
         run = RunDir(out if out is not None else _new_run_dir(recipe))
+        _check_out(run.path)
+        run.check_not_in_use()
         if run.exists():
             raise RunDirError(f"run directory {run.path} already holds a run: use --resume to continue it "
                               "or --out to choose another directory")
-        cfg = build_config(cls, preset, config_file, {**(config_values or {}), **_as_dict(overrides)}, data=data)
+        cfg = build_config(cls, preset, config_file, values, data=data)
     if cfg.data:
         check_data_path(cfg.data)
 
@@ -152,13 +183,24 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
 
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
-    r = cls(cfg, device, dist, run.path)
-    r.setup(training=True, resume=resume)
-    if dist.is_main:
-        run.path.mkdir(parents=True, exist_ok=True)
-        run.write_config(cls.name, config_dict(cfg))
-        r.save_artifacts(run.path)
-    result = Trainer(r, run, dist, progress=progress).fit(resume=resume)
+    created = not run.path.exists()
+    lock = run.lock() if dist.is_main else contextlib.nullcontext()
+    try:
+        with lock:
+            if dist.is_main and not resume and run.exists():  # another process made it while we validated
+                raise RunDirError(f"run directory {run.path} already holds a run: use --resume to continue it")
+            r = cls(cfg, device, dist, run.path)
+            r.setup(training=True, resume=resume)
+            trainer = Trainer(r, run, dist, progress=progress)
+            trainer.prepare(resume)  # restores the checkpoint: weights that do not fit fail here
+            if dist.is_main:  # only now is the run's config (re)written
+                run.write_config(cls.name, config_dict(cfg))
+                r.save_artifacts(run.path)
+            result = trainer.fit(resume=resume)
+    except BaseException:
+        if created and dist.is_main and not run.exists():
+            shutil.rmtree(run.path, ignore_errors=True)  # leave no half-made directory behind
+        raise
     r.set_mode(False)
     return Run(run.path, r, result)
 
@@ -174,7 +216,7 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     run = RunDir(run_dir)
     name, saved = run.read_config()
     cls = get_recipe(name)
-    cfg = build_config(cls, base={k: v for k, v in saved.items()})
+    cfg = build_config(cls, base=saved, base_source=str(run.config_file))
     dev = resolve_device(device)
     set_threads(cfg.threads)
     cfg = dataclasses.replace(cfg, device=str(dev))

@@ -13,7 +13,18 @@ from typing import Any
 
 from ._version import __version__
 from .engine.config import parse_set
-from .errors import ConfigError, GenlabError
+from .errors import ConfigError, GenlabError, Interrupted
+
+
+class UsageError(GenlabError):
+    """A command line argparse cannot parse (exit status 1 like every other error)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one `genlab: error:` line and exit status 1, not a usage dump and 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
 class _TrainHelp(argparse.Action):
@@ -41,7 +52,7 @@ def _sets(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genlab", description="Train, sample, evaluate and serve generative models.")
+    p = _Parser(prog="genlab", description="Train, sample, evaluate and serve generative models.")
     p.add_argument("--version", action="version", version=f"genlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -133,6 +144,8 @@ def _sample(args: argparse.Namespace) -> int:
         return 0
     if args.out:
         out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} is a file, not a folder for samples")
         if out.is_dir() and any(out.iterdir()) and not args.force:
             raise ConfigError(f"{out} already holds files: choose another --out, or --force to write into it")
     else:
@@ -218,16 +231,36 @@ def run_command(args: argparse.Namespace) -> int:
     return 2
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text))
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Every error a user can cause ends here as one line on stderr and exit status 1
+    (130 for Ctrl-C); anything else is a bug in genlab and keeps its traceback."""
     try:
-        return run_command(args)
+        return run_command(_parser().parse_args(argv))
     except GenlabError as e:
         print(f"genlab: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("genlab: interrupted (the last checkpoint is kept; continue with --resume)", file=sys.stderr)
+    except Interrupted as e:
+        print(f"genlab: {e}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:
+        print("genlab: interrupted", file=sys.stderr)
+        return 130
+    except OSError as e:  # a full disk, a read-only or vanished folder: the previous files are kept
+        where = f": {e.filename}" if e.filename else ""
+        print(f"genlab: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
+    except (MemoryError, RuntimeError) as e:
+        if not _out_of_memory(e):
+            raise
+        print("genlab: error: out of memory (try a smaller batch_size, model or --n; nothing saved was changed)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -23,3 +23,7 @@ class RunDirError(GenlabError):
 
 class TrainingDiverged(GenlabError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says which checkpoint exists (the CLI exits 130)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import abc
 import base64
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -105,9 +104,15 @@ class Texts(Output):
 class Images(Output):
     """Images as uint8 (N, H, W, C), laid out as a grid of `ncol` columns when written.
 
-    `labels[i]` names what image i was asked to be (a class, an attribute) or is None;
-    `row_labels` / `col_labels` caption the grid (e.g. one row per class, one column per
-    interpolation step)."""
+    `labels[i]` captions image i (what it was asked to be, its class, "label 3\npred 5") or is
+    None; `row_labels` / `col_labels` caption the grid's rows and columns (e.g. one row per
+    class, one column per interpolation step); `title` says how to read the picture;
+    `highlight[i]` draws image i's caption in red (e.g. a wrong prediction); with `files_dir`,
+    each image is also written alone as `<files_dir>/00000.png`, ... (e.g. translated inputs).
+
+    `to_files` writes two PNGs: `<name>.png`, the picture people open (cells scaled up by
+    nearest neighbour to at least data.images.MIN_CELL px, with the captions), and
+    `<name>-native.png`, every pixel as generated (for metrics and diffs)."""
 
     kind: ClassVar[str] = "images"
     images: np.ndarray
@@ -116,6 +121,9 @@ class Images(Output):
     row_labels: list[str] = field(default_factory=list)
     col_labels: list[str] = field(default_factory=list)
     name: str = "samples"
+    title: str = ""
+    highlight: list[bool] = field(default_factory=list)
+    files_dir: str = ""
 
     def __post_init__(self) -> None:
         a = np.asarray(self.images)
@@ -125,24 +133,36 @@ class Images(Output):
         if not self.labels:
             self.labels = [None] * len(a)
         if self.ncol <= 0:
-            self.ncol = max(1, int(round(np.sqrt(len(a)))))
+            self.ncol = max(1, int(np.ceil(np.sqrt(len(a)))))
+
+    @classmethod
+    def from_float(cls, images: Any, **kwargs: Any) -> "Images":
+        """From float (N, C, H, W) images in [-1, 1] (a tensor or an array)."""
+        from .data.images import to_uint8
+
+        return cls(to_uint8(images), **kwargs)
 
     def to_files(self, out_dir: str | Path) -> list[Path]:
-        from .data.images import save_image_grid
+        from .data.images import image_grid, labelled_grid, save_png
 
-        return [save_image_grid(self.images, Path(out_dir) / f"{self.name}.png", nrow=self.ncol)]
+        out = Path(out_dir)
+        picture = labelled_grid(self.images, self.ncol, self.labels, self.row_labels, self.col_labels, self.title,
+                                self.highlight)
+        paths = [save_png(picture, out / f"{self.name}.png"),
+                 save_png(image_grid(self.images, self.ncol), out / f"{self.name}-native.png")]
+        if self.files_dir:
+            paths += [save_png(a, out / self.files_dir / f"{i:05d}.png") for i, a in enumerate(self.images)]
+        return paths
 
     def png_bytes(self, i: int) -> bytes:
         """Image i alone as PNG bytes."""
-        from PIL import Image
+        from .data.images import png_bytes
 
-        a = self.images[i]
-        buf = io.BytesIO()
-        Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(buf, format="PNG")
-        return buf.getvalue()
+        return png_bytes(self.images[i])
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "shape": list(self.images.shape), "labels": self.labels,
+        return {"kind": self.kind, "shape": list(self.images.shape), "labels": self.labels, "ncol": self.ncol,
+                "row_labels": self.row_labels, "col_labels": self.col_labels, "title": self.title,
                 "png_base64": [base64.b64encode(self.png_bytes(i)).decode() for i in range(len(self.images))]}
 
     def summary(self) -> str:

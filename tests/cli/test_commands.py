@@ -124,3 +124,10 @@ def test_default_run_names_never_read_like_model_names(tmp_path):
     (root / "gpt-001").mkdir(parents=True)
     (root / "gpt-003").mkdir()
     assert _new_run_dir("gpt", root) == root / "gpt-002"  # the first free number, always three digits
+
+
+def test_the_registry_is_the_one_source_of_names_and_summaries():
+    for name, entry in REGISTRY.items():
+        cls = get_recipe(name)
+        assert cls.name == name and entry.summary and entry.default_data
+        assert not hasattr(cls, "summary") and not hasattr(cls, "default_data")  # said once, in the registry

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import genlab.data.faces as faces_mod
-from genlab.data.faces import ATTRIBUTES, FacesDataset, load_faces, render_faces, to_tensor
+from genlab.data.faces import ATTRIBUTES, FacesDataset, load_faces, render_faces
+from genlab.data.images import to_tensor
 from genlab.errors import DataError
 
 A = {name: i for i, name in enumerate(ATTRIBUTES)}
@@ -166,7 +167,9 @@ def test_cache_round_trip(tmp_path, monkeypatch):
 def test_cache_unwritable_is_skipped(tmp_path, monkeypatch):
     def refuse(*a, **k):
         raise PermissionError("read-only file system")
-    monkeypatch.setattr(faces_mod.tempfile, "mkstemp", refuse)
+    from genlab.engine import io as gio
+
+    monkeypatch.setattr(gio.tempfile, "mkstemp", refuse)   # the cache goes through engine.io's atomic writer
     images, _ = load_faces(2, size=16, cache_dir=tmp_path)
     assert images.shape == (2, 16, 16, 3) and not list(tmp_path.iterdir())
 
@@ -182,8 +185,8 @@ def test_dataset_and_to_tensor(tmp_path):
     images, attrs = render_faces(range(6), seed=5, size=32)
     assert torch.equal(ds.labels, torch.from_numpy(attrs))
     assert torch.allclose(ds.images, to_tensor(images))
-    t = to_tensor(np.array([[[0, 255, 51]]], np.uint8))
-    assert t.shape == (3, 1, 1) and torch.allclose(t.flatten(), torch.tensor([-1.0, 1.0, -0.6]))
+    t = to_tensor(np.array([[[[0, 255, 51]]]], np.uint8))
+    assert t.shape == (1, 3, 1, 1) and torch.allclose(t.flatten(), torch.tensor([-1.0, 1.0, -0.6]))
 
 
 @pytest.mark.parametrize("call", [
@@ -200,6 +203,7 @@ def test_dataset_and_to_tensor(tmp_path):
     lambda: render_faces([0, 1], attributes={"glasses": [1, 0, 1]}),
     lambda: render_faces([0], attributes={"glasses": 2}),
     lambda: to_tensor(np.zeros((4, 4), np.uint8)),
+    lambda: to_tensor(np.zeros((2, 4, 4, 3), np.float32)),
 ])
 def test_user_errors(call):
     with pytest.raises(DataError):

@@ -1,4 +1,5 @@
 """The diffusion recipe end to end on tiny digits: train, files, EMA, sampling, guidance, eval."""
+import numpy as np
 import pytest
 import torch
 
@@ -23,18 +24,20 @@ def quick_metrics(monkeypatch, tmp_path):
 def test_unconditional_train_sample_eval(tmp_path, quick_metrics):
     run = genlab.train("diffusion", overrides=TINY, out=tmp_path / "run", progress=False)
     files = {p.name for p in run.result["samples"]}
-    assert files == {"samples.png", "reverse_process.png", "forward_process.png"}
+    pictures = {"samples", "reverse_process", "forward_process"}   # each also at native size
+    assert files == {f"{p}.png" for p in pictures} | {f"{p}-native.png" for p in pictures}
     ema, unet = run.recipe.modules["ema"], run.recipe.modules["unet"]
     assert not any(p.requires_grad for p in ema.parameters())
     assert not torch.equal(ema.conv_in.weight, unet.conv_in.weight)   # an average, not a copy
 
     loaded = genlab.load(tmp_path / "run", device="cpu")
     torch.testing.assert_close(loaded.recipe.modules["ema"].conv_in.weight, ema.conv_in.weight)
-    a = loaded.sample(n=3, seed=5, sampler="ddim", steps=5)["images"]
-    b = loaded.sample(n=3, seed=5, sampler="ddim", steps=5)["images"]
-    c = loaded.sample(n=3, seed=5, sampler="ddpm", steps=10)["images"]
-    assert a.shape == (3, 1, 8, 8) and torch.equal(a, b) and not torch.equal(a, c)
-    assert a.min() >= -1 and a.max() <= 1
+    a = loaded.sample(n=3, seed=5, sampler="ddim", steps=5).parts["samples"].images
+    b = loaded.sample(n=3, seed=5, sampler="ddim", steps=5).parts["samples"].images
+    c = loaded.sample(n=3, seed=5, sampler="ddpm", steps=10).parts["samples"].images
+    assert a.shape == (3, 8, 8, 1) and a.dtype == np.uint8 and np.array_equal(a, b) and not np.array_equal(a, c)
+    strip = loaded.sample(n=3, seed=5, steps=5, strip=4).parts["reverse_process"]
+    assert strip.ncol == 4 and strip.col_labels[-1] == "sample" and len(strip.images) == 3 * 4
     m = loaded.evaluate()
     assert {"val_loss", "fid", "kid", "precision", "recall", "sec_per_image"} <= set(m)
     with pytest.raises(ConfigError):
@@ -49,15 +52,16 @@ def test_conditional_guidance_and_labels(tmp_path, quick_metrics):
     r = run.recipe
     assert r.class_names == [str(i) for i in range(10)]
     assert r.modules["unet"].class_emb.num_embeddings == 11        # 10 digits + the null class
-    out = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=2.0)
-    assert out["labels"].tolist() == [3, 3, 3, 3]
-    cond = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=1.0)["images"]
-    uncond = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=0.0)["images"]
-    assert not torch.equal(cond, uncond)
+    out = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=2.0).parts["samples"]
+    assert out.labels == ["3", "3", "3", "3"] and "guidance 2" in out.title
+    cond = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=1.0).parts["samples"].images
+    uncond = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=0.0).parts["samples"].images
+    assert not np.array_equal(cond, uncond)
     assert "label_accuracy" in run.evaluate()
     loaded = genlab.load(tmp_path / "run", device="cpu")               # classes come back from classes.json
     assert loaded.recipe.class_names == r.class_names
-    assert torch.equal(loaded.sample(n=4, seed=1, label="3", steps=4, guidance_scale=1.0)["images"], cond)
+    assert np.array_equal(loaded.sample(n=4, seed=1, label="3", steps=4, guidance_scale=1.0).parts["samples"].images,
+                          cond)
 
 
 def test_config_errors(tmp_path):

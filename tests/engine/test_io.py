@@ -29,7 +29,7 @@ def test_full_disk_during_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(gio.os, "fsync", no_space)
-    with pytest.raises(OSError):
+    with pytest.raises(RunDirError, match="No space left on device.*previous version is kept"):
         run.save_weights({"net": torch.nn.Linear(3, 2)}, step=2)
     assert run.weights_file.read_bytes() == before
     monkeypatch.undo()

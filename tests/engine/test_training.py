@@ -152,7 +152,7 @@ def test_early_stopping_keeps_the_best_checkpoint(tmp_path):
 
 
 def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"became nan.*checkpoint of step 20"):
+    with pytest.raises(TrainingDiverged, match=r"became nan.*last good checkpoint is step 20"):
         _fit(tmp_path, nan_at=25)
     assert RunDir(tmp_path).load_state()["step"] == 20
     w = load_file(str(tmp_path / "model.safetensors"))["model.weight"]

@@ -77,7 +77,7 @@ def tiny_cache(tmp_path, monkeypatch):
 def test_feature_net_cache_round_trip_is_safetensors(tiny_cache):
     from safetensors import safe_open
 
-    from genlab.recipes.image_data import load_digits_tensors
+    from genlab.data.image_datasets import load_digits_tensors
 
     net = fn.get_feature_net("digits", 8, 1, steps=15)
     files = list((tiny_cache / "metrics").iterdir())
@@ -97,7 +97,8 @@ def test_feature_net_cache_round_trip_is_safetensors(tiny_cache):
 
 
 def test_attribute_classifier_on_held_out_faces(tiny_cache):
-    from genlab.data.faces import ATTRIBUTES, render_faces, to_tensor
+    from genlab.data.faces import ATTRIBUTES, render_faces
+    from genlab.data.images import to_tensor
 
     clf = fn.get_attribute_classifier(16, steps=120)
     assert clf.attributes == list(ATTRIBUTES)

@@ -7,7 +7,6 @@ import http.client
 import os
 import re
 import socket
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -75,27 +74,26 @@ def download(url: str, sha256: str, filename: str | None = None, cache_dir: str 
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(f"cannot create download cache {folder}: {e.strerror or e}") from None
-    # Temp file in the destination folder so that os.replace is an atomic rename.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    tmp = Path(tmp_name)
+    from ..engine.io import atomic_write
+
     try:
-        h = hashlib.sha256()
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-                for chunk in iter(lambda: resp.read(_CHUNK), b""):
-                    h.update(chunk)
-                    out.write(chunk)
-        except urllib.error.HTTPError as e:
-            raise DataError(f"cannot download {url}: HTTP {e.code} {e.reason}; {hint}") from None
-        except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException) as e:
-            reason = getattr(e, "reason", None) or e
-            raise DataError(f"cannot download {url}: no network ({reason}); {hint}") from None
-        got = h.hexdigest()
-        if got != expected:
-            raise DataError(f"checksum mismatch for {url}: expected sha256 {expected}, got {got}")
-        os.replace(tmp, dest)
+        # genlab's one atomic writer: a temp file beside dest, renamed over it only when the
+        # download finished and its checksum matched (any error removes the temp file)
+        with atomic_write(dest) as out:
+            h = hashlib.sha256()
+            try:
+                with urllib.request.urlopen(url, timeout=60) as resp:
+                    for chunk in iter(lambda: resp.read(_CHUNK), b""):
+                        h.update(chunk)
+                        out.write(chunk)
+            except urllib.error.HTTPError as e:
+                raise DataError(f"cannot download {url}: HTTP {e.code} {e.reason}; {hint}") from None
+            except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException) as e:
+                reason = getattr(e, "reason", None) or e
+                raise DataError(f"cannot download {url}: no network ({reason}); {hint}") from None
+            got = h.hexdigest()
+            if got != expected:
+                raise DataError(f"checksum mismatch for {url}: expected sha256 {expected}, got {got}")
     except OSError as e:
         raise DataError(f"cannot write {dest}: {e.strerror or e}") from None
-    finally:
-        tmp.unlink(missing_ok=True)  # no-op after a successful rename
     return dest

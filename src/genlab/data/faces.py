@@ -15,7 +15,6 @@ the face's own (rotated, scaled) frame, turned into anti-aliased pixel coverage.
 from __future__ import annotations
 
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -630,22 +629,13 @@ def _read_cache(path: Path, n: int, size: int) -> tuple[np.ndarray, np.ndarray] 
 
 
 def _write_cache(path: Path, images: np.ndarray, attrs: np.ndarray) -> None:
-    tmp = None
+    from ..engine.io import atomic_write
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
             np.savez_compressed(f, images=images, attributes=attrs)
-        os.replace(tmp, path)
-        tmp = None
     except OSError:
         pass  # read-only or full disk: caching is only an optimisation
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 def load_faces(n: int, size: int = 64, seed: int = 0, cache: bool = True,
@@ -679,17 +669,6 @@ def load_faces(n: int, size: int = 64, seed: int = 0, cache: bool = True,
     return images, attrs
 
 
-def to_tensor(images_uint8: np.ndarray) -> "torch.Tensor":
-    """uint8 images (N,H,W,3) or (H,W,3) -> float32 tensor (N,3,H,W) or (3,H,W) in [-1, 1]."""
-    import torch
-
-    a = np.asarray(images_uint8)
-    if a.ndim not in (3, 4) or a.shape[-1] != 3:
-        raise DataError(f"expected RGB images (N,H,W,3) or (H,W,3), got shape {a.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(127.5).sub_(1.0)
-    return t.movedim(-1, -3).contiguous()
-
-
 class FacesDataset:
     """The first `n` faces as tensors: `images` float (N,3,H,W) in [-1,1], `labels` long (N,A)."""
 
@@ -700,6 +679,8 @@ class FacesDataset:
         import torch
 
         images, attrs = load_faces(n, size=size, seed=seed, cache=cache, cache_dir=cache_dir)
+        from .images import to_tensor
+
         self.images = to_tensor(images)
         self.labels = torch.from_numpy(attrs).long()
         self.size, self.seed = size, seed

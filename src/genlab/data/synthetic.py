@@ -7,6 +7,7 @@ and no network.
 from __future__ import annotations
 
 import ast
+import math
 from typing import Callable
 
 import numpy as np
@@ -43,6 +44,12 @@ def _check_node(node: ast.AST, expr: str) -> None:
         # bool is a subclass of int; reject it along with strings, bytes, None...
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise bad(f"constant {node.value!r}")
+        try:
+            if not math.isfinite(float(node.value)):
+                raise OverflowError
+        except OverflowError:
+            raise DataError(f"invalid curve expression: constant {str(node.value)[:20]}... is too large "
+                            "for a float") from None
     elif isinstance(node, ast.Name):
         if node.id != "x":
             raise bad(f"name {node.id!r}")

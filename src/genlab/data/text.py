@@ -69,7 +69,7 @@ def read_text(path: str | Path) -> TextData:
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise DataError(f"text data not found: {p}")
+        raise DataError(f"text data not found: {shown(p)}")
     if p.is_dir():
         files = sorted(f for f in p.rglob("*.txt") if f.is_file() and _visible(f, p))
         if not files:
@@ -91,23 +91,34 @@ def read_text(path: str | Path) -> TextData:
     return TextData(text=text, files=files, replaced=replaced)
 
 
+def shown(path: str | Path) -> str:
+    """A path for messages: relative to the working directory when inside it (paths are stored absolute)."""
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd())) if p.is_absolute() else str(p)
+    except ValueError:
+        return str(p)
+
+
 def check_data_path(path: str | Path) -> Path:
     """Return the path if it exists and is non-empty; DataError for missing, empty files or empty folders."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise DataError(f"data path not found: {p}")
+        raise DataError(f"data path not found: {shown(p)}")
+    if not (p.is_dir() or p.is_file()):
+        raise DataError(f"{shown(p)} is not a regular file or folder (a device, pipe or socket cannot be data)")
     if p.is_dir():
         try:
             has_file = any(f.is_file() and f.stat().st_size > 0 and _visible(f, p) for f in p.rglob("*"))
         except OSError as e:
             raise DataError(f"cannot read folder {p}: {e.strerror or e}") from None
         if not has_file:
-            raise DataError(f"{p} is empty (no non-empty files in the folder)")
+            raise DataError(f"{shown(p)} is empty (no non-empty files in the folder)")
     else:
         try:
             size = p.stat().st_size
         except OSError as e:
             raise DataError(f"cannot read {p}: {e.strerror or e}") from None
         if size == 0:
-            raise DataError(f"{p} is empty")
+            raise DataError(f"{shown(p)} is empty")
     return p

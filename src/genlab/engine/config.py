@@ -2,17 +2,26 @@
 
 Order of precedence (later wins): dataclass defaults < preset < config file < --set.
 Unknown keys and values of the wrong type are rejected with a message naming the key.
+
+Ranges are checked when a config is built, before anything is written, by one rule set:
+every number is finite and fits in 64 bits; a training config's numbers are also >= 0
+unless its class says otherwise; and each config class declares the ranges of its own keys
+in a `bounds` table of interval strings ("[1, inf)", "(0, 1)", "(-inf, inf)"), merged along
+its base classes. `resume_keys` names the keys a `--resume` may change (everything else
+would change the model, its tokenizer or its data, and is refused).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, ClassVar, Mapping, TypeVar
 
 from ..errors import ConfigError
 
@@ -41,8 +50,28 @@ class TrainConfig:
     early_stop_patience: int = 0    # evaluations without improvement before stopping (0 = never stop)
     tensorboard: bool = False       # also write TensorBoard event files (needs the tensorboard package)
     threads: int = 0                # CPU threads for torch ops (0 = torch's default); tiny models run best on 1
-    data: str = ""                  # path to the user's data; empty = embedded default
+    data: str = ""                  # path to the user's data; empty = embedded default (stored absolute)
     preset: str = ""                # name of the preset applied (recorded for info)
+
+    bounds: ClassVar[dict[str, str]] = {
+        "seed": "[0, 2**63)", "max_steps": "[1, inf)", "batch_size": "[1, inf)", "lr": "(0, inf)",
+        "log_every": "[1, inf)", "grad_accum": "[1, inf)", "min_lr_ratio": "[0, 1]", "threads": "[0, 4096]",
+    }
+    # What a --resume may change: the schedule and bookkeeping, never the model, tokenizer or data.
+    resume_keys: ClassVar[tuple[str, ...]] = (
+        "max_steps", "lr", "lr_schedule", "warmup_steps", "min_lr_ratio", "grad_clip", "save_every",
+        "eval_every", "sample_every", "log_every", "early_stop_metric", "early_stop_mode",
+        "early_stop_patience", "tensorboard", "threads", "device", "preset")
+    # Keys holding file or folder paths: stored absolute so a run works from any directory.
+    path_keys: ClassVar[tuple[str, ...]] = ("data",)
+
+
+# Keys that mean the same in every recipe that has them (a class's own `bounds` win).
+COMMON_BOUNDS: dict[str, str] = {
+    "dropout": "[0, 1)", "val_fraction": "(0, 1)", "beta1": "[0, 1)", "beta2": "[0, 1)", "ema_decay": "[0, 1]",
+    "n": "[1, 100000]", "seed": "[0, 2**63)",
+}
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 C = TypeVar("C", bound=TrainConfig)
@@ -136,7 +165,10 @@ def apply_overrides(config: C, values: Mapping[str, Any], source: str = "") -> C
             raise ConfigError(f"unknown config key '{key}'{where} (known keys: {', '.join(sorted(known))})")
         updates[key] = _coerce(key, value, hints[key])
     new = dataclasses.replace(config, **updates)
-    validate(new)
+    try:
+        validate(new)
+    except ConfigError as e:
+        raise ConfigError(f"{e} (in {source})" if source else str(e)) from None
     return new
 
 
@@ -151,8 +183,13 @@ def parse_set(items: list[str]) -> dict[str, str]:
     return out
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML or YAML config file into a flat dict (a [recipe] header is ignored)."""
+def read_config_file(path: str | Path, recipe: str | None = None) -> dict[str, Any]:
+    """Read a TOML or YAML config file into a flat dict of config keys.
+
+    Keys go at the top level. One other shape is accepted, a saved run's config.toml:
+    a [config] table of keys beside a [genlab] table (recipe, version) whose recipe must
+    match `recipe`. Any other table is refused by name, never ignored.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -172,29 +209,79 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot parse config file {path}: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table of key = value pairs")
-    # A saved run config has [genlab] metadata and a [config] table; accept both shapes.
-    if "config" in data and isinstance(data["config"], dict):
+    if isinstance(data.get("config"), dict):  # a saved run's config.toml
+        meta = data.get("genlab", {})
+        extra = [k for k in data if k not in ("config", "genlab")]
+        if extra or not isinstance(meta, dict):
+            raise ConfigError(f"config file {path}: a [config] table goes only with [genlab]; "
+                              f"found {', '.join(extra) or 'genlab = ' + repr(meta)}")
+        if recipe and meta.get("recipe", recipe) != recipe:
+            raise ConfigError(f"config file {path} is for recipe {meta.get('recipe')!r}, not '{recipe}'")
         data = data["config"]
-    return {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = [k for k, v in data.items() if isinstance(v, dict)]
+    if tables:
+        raise ConfigError(f"config file {path}: table [{tables[0]}] is not a config section (write its keys "
+                          "at the top level, e.g. lr = 0.001; the only table accepted is a saved run's "
+                          "[config] with its [genlab])")
+    return {str(k): v for k, v in data.items()}
+
+
+def _bound(text: str) -> float:
+    text = text.strip()
+    if "**" in text:
+        base, exp = text.split("**")
+        return int(base) ** int(exp)
+    return float(text)
+
+
+def _interval(spec: str) -> tuple[float, bool, float, bool]:
+    """'[1, inf)' -> (low, low inclusive, high, high inclusive)."""
+    m = re.fullmatch(r"\s*([\[(])([^,]+),([^\])]+)([\])])\s*", spec)
+    if not m:
+        raise ValueError(f"bad bounds spec {spec!r}")
+    return _bound(m[2]), m[1] == "[", _bound(m[3]), m[4] == "]"
+
+
+def class_bounds(cls: type) -> dict[str, str]:
+    """The `bounds` tables of cls and its bases, the most derived winning."""
+    merged = dict(COMMON_BOUNDS)
+    for klass in reversed(cls.__mro__):
+        merged.update(vars(klass).get("bounds", {}))
+    return merged
+
+
+def check_ranges(config: Any) -> None:
+    """The generic rules: finite, 64-bit, inside the declared interval (training configs: >= 0 by default)."""
+    bounds = class_bounds(type(config))
+    training = isinstance(config, TrainConfig)
+    default, what = ("[0, inf)", "invalid config") if training else ("(-inf, inf)", "invalid option")
+    for f in fields(config):
+        value = getattr(config, f.name)
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{what}: {f.name} must be a finite number, got {v}")
+            if isinstance(v, int) and not -2**63 <= v < 2**63:
+                raise ConfigError(f"{what}: {f.name} = {v} does not fit in 64 bits")
+            spec = bounds.get(f.name, default)
+            lo, lo_in, hi, hi_in = _interval(spec)
+            if not ((v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi)):
+                raise ConfigError(f"{what}: {f.name} must be in {spec}, got {v}")
 
 
 def validate(config: TrainConfig) -> None:
-    """Checks shared by every recipe; recipe configs can add `__post_init__` checks."""
+    """The generic range rules, then the checks shared by every recipe, then the class's own `check()`."""
+    check_ranges(config)
     if not isinstance(config, TrainConfig):  # e.g. sampling options: only their own check()
         check = getattr(config, "check", None)
         if callable(check):
             check()
         return
     checks = [
-        (config.max_steps >= 1, "max_steps must be >= 1"),
-        (config.batch_size >= 1, "batch_size must be >= 1"),
-        (config.lr > 0, "lr must be > 0"),
-        (config.save_every >= 0, "save_every must be >= 0"),
-        (config.eval_every >= 0, "eval_every must be >= 0"),
-        (config.log_every >= 1, "log_every must be >= 1"),
-        (config.grad_accum >= 1, "grad_accum must be >= 1"),
-        (config.grad_clip >= 0, "grad_clip must be >= 0"),
-        (config.threads >= 0, "threads must be >= 0"),
+        (DEVICE.fullmatch(config.device) is not None, f"device must be auto, cpu, cuda, cuda:N or mps, "
+                                                       f"got {config.device!r}"),
         (config.lr_schedule in ("constant", "cosine", "noam"), "lr_schedule must be constant, cosine or noam"),
         (config.early_stop_mode in ("min", "max"), "early_stop_mode must be min or max"),
     ]
@@ -204,6 +291,13 @@ def validate(config: TrainConfig) -> None:
     check = getattr(config, "check", None)
     if callable(check):
         check()
+
+
+def resume_changes(saved: TrainConfig, new: TrainConfig) -> tuple[list[str], list[str]]:
+    """(keys a resume may change that did, keys it may not change that did)."""
+    allowed = set(type(saved).resume_keys)
+    changed = [f.name for f in fields(saved) if getattr(saved, f.name) != getattr(new, f.name)]
+    return [k for k in changed if k in allowed], [k for k in changed if k not in allowed]
 
 
 def to_toml(table: Mapping[str, Any]) -> str:

@@ -15,22 +15,46 @@ from typing import IO, Iterator
 import torch
 from safetensors.torch import save as safetensors_bytes
 
+from ..errors import RunDirError
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Open a temp file beside `path`; on success fsync it and rename it over `path`."""
+    """Open a temp file beside `path`; on success fsync it and rename it over `path`.
+
+    The file gets the permissions of an ordinary new file (0666 less the umask), not mkstemp's
+    0600. A failed write (a full disk) leaves the previous `path` as it was and says so.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise RunDirError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            kept = "the previous version is kept" if path.exists() else "nothing was written"
+            raise RunDirError(f"cannot write {path}: {e.strerror or e} ({kept})") from None
         raise
 
 

@@ -10,16 +10,18 @@ import contextlib
 import json
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import ConfigError, TrainingDiverged
+from ..errors import ConfigError, Interrupted, TrainingDiverged
 from .distributed import DistInfo, barrier, broadcast_flag, mean_across_ranks
 from .plots import plot_metrics
 from .rundir import RunDir
@@ -123,6 +125,8 @@ class Trainer:
                                       self.config.early_stop_patience)
                         if self.config.early_stop_metric else None)
         self.tb = None
+        self.start: int | None = None         # the step training starts at (set by prepare)
+        self.saved_step: int | None = None    # the last checkpoint that exists, for truthful messages
 
     # -- setup ------------------------------------------------------------------------------
     def _setup_optimizers(self) -> None:
@@ -148,11 +152,24 @@ class Trainer:
                 r.train_modules[name] = DDP(m, device_ids=ids)
 
     # -- checkpoints --------------------------------------------------------------------------
+    def check_finite(self, step: int) -> None:
+        """Refuse to call weights good (or save them over good ones) unless every parameter,
+        buffer and optimizer state is finite: a loss can look fine one step after an update
+        has already sent the weights to inf."""
+        r = self.recipe
+        named = [(f"{part}.{k}", t) for part, m in r.modules.items() for k, t in m.state_dict().items()]
+        named += [(f"optimizer '{name}' state", t) for name, o in r.optimizers.items()
+                  for s in o.state.values() for t in s.values()]
+        for name, t in named:
+            if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
+                raise TrainingDiverged(f"{name} is no longer finite")
+
     def save(self, step: int) -> None:
         """Weights (safetensors) and full trainer state, each written atomically; rank 0 only."""
         if not self.dist.is_main:
             return
         r = self.recipe
+        self.check_finite(step)
         self.run.save_weights(r.modules, step)
         self.run.save_state({
             "step": step,
@@ -162,14 +179,17 @@ class Trainer:
             "rng": rng_state(),
             "early_stop": self.stopper.state_dict() if self.stopper else None,
         })
+        self.saved_step = step
         self.plot()
 
     def restore(self) -> int:
         """Load the last checkpoint into recipe, optimizers and RNGs; return its step."""
         r = self.recipe
         state = self.run.load_state()
-        from .rundir import load_prefixed
+        from .rundir import check_finite_tensors, load_prefixed
 
+        check_finite_tensors({f"{p}.{k}": v for p, sd in state["modules"].items() for k, v in sd.items()},
+                             str(self.run.state_file))
         load_prefixed(r.modules, {f"{p}.{k}": v for p, sd in state["modules"].items() for k, v in sd.items()},
                       str(self.run.state_file))
         for k, o in r.optimizers.items():
@@ -211,6 +231,7 @@ class Trainer:
         """Evaluate on rank 0, log, keep the best checkpoint; True if training should stop."""
         stop = False
         if self.dist.is_main:
+            self.check_finite(step)  # metrics of inf weights mean nothing (and sampling would crash)
             with self.recipe.eval_mode():
                 metrics = self.recipe.evaluate()
             self.log({"step": step, "kind": "eval", **metrics})
@@ -233,68 +254,126 @@ class Trainer:
             return self.recipe.write_samples(out, self.recipe.Sample())
 
     # -- the loop ------------------------------------------------------------------------------------
+    def prepare(self, resume: bool = False) -> int:
+        """Optimizers and schedules, then the checkpoint to resume from (or fresh seeds); the
+        step training starts at. Everything a resume can fail on fails here, before fit writes."""
+        if self.start is not None:
+            return self.start
+        c = self.config
+        self._setup_optimizers()
+        self.start, self.saved_step = 0, None
+        if resume and self.run.has_checkpoint():
+            self.start = self.saved_step = self.restore()
+        else:
+            seed_everything(c.seed)
+        return self.start
+
+    def _where(self) -> str:
+        """What a user can continue from, said truthfully."""
+        if self.saved_step is None:
+            return (f"no checkpoint was saved yet (save_every={self.config.save_every}); "
+                    f"--resume would start over in {self.run.path}")
+        return f"the last good checkpoint is step {self.saved_step} in {self.run.path} (continue with --resume)"
+
+    @contextlib.contextmanager
+    def _graceful_interrupt(self) -> Iterator[dict[str, bool]]:
+        """The first Ctrl-C asks the loop to stop after the current step and save a checkpoint;
+        a second one interrupts at once. Only in the main thread of a single process."""
+        flag = {"stop": False}
+        if self.dist.enabled or threading.current_thread() is not threading.main_thread():
+            yield flag
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            flag["stop"] = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            print("\ngenlab: stopping after this step and saving a checkpoint (Ctrl-C again to stop at once)",
+                  file=sys.stderr, flush=True)
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield flag
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def fit(self, resume: bool = False) -> dict[str, Any]:
         r, c = self.recipe, self.config
         if self.dist.is_main:
             self.run.path.mkdir(parents=True, exist_ok=True)
-        self._setup_optimizers()
-        start = 0
-        if resume and self.run.has_checkpoint():
-            start = self.restore()
-            if self.dist.is_main:
+        start = self.prepare(resume)
+        if self.dist.is_main:
+            if resume and self.saved_step is None:
+                print(f"genlab: {self.run.path} has no checkpoint (state.pt): training starts at step 0 "
+                      "and metrics.jsonl starts afresh", file=sys.stderr)
+            if resume:  # the log holds each step once, as in an uninterrupted run
                 self.run.truncate_metrics(start)
-        else:
-            seed_everything(c.seed)
+        # every rank reads the log (rows up to `start` survive the truncation either way), so all
+        # agree on whether the final evaluation, a collective, still has to run
+        done = self.run.read_metrics() if resume else []
         self._wrap_ddp()
         self._open_tensorboard()
         r.set_mode(True)
 
         bar = tqdm(total=c.max_steps, initial=start, disable=not self.progress, file=sys.stderr,
                    desc=r.name, dynamic_ncols=True, mininterval=0.5)
-        t0, step, last_saved, last_eval = time.time(), start, start, -1
+        t0, step, last_saved = time.time(), start, start
+        # a finished run resumed again does not log its final evaluation twice
+        last_eval = start if any(x.get("kind") == "eval" and x.get("step") == start for x in done) else -1
         window: dict[str, list[float]] = {}
         stopped_early = False
         try:
-            for step in range(start + 1, c.max_steps + 1):
-                for micro in range(c.grad_accum):
-                    r.start_micro_batch(micro, c.grad_accum)
-                    ddp = [m for m in r.train_modules.values() if hasattr(m, "no_sync")]
-                    with contextlib.ExitStack() as stack:
-                        if micro < c.grad_accum - 1:  # exchange gradients only on the last micro-batch
-                            for m in ddp:
-                                stack.enter_context(m.no_sync())
-                        logs = r.training_step(r.batch((step - 1) * c.grad_accum + micro), step)
-                    for k, v in logs.items():
-                        window.setdefault(k, []).append(float(v))
-                if step % c.log_every == 0 or step == c.max_steps:
-                    means = mean_across_ranks({k: sum(v) / len(v) for k, v in window.items()}, self.dist, r.device)
-                    lr = next(iter(r.optimizers.values())).param_groups[0]["lr"] if r.optimizers else 0.0
-                    self.log({"step": step, "kind": "train", **means, "lr": lr, "time": round(time.time() - t0, 3)})
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]}, refresh=False)
-                    window = {}
-                bar.update(1)
-                if c.eval_every and step % c.eval_every == 0:
-                    last_eval = step
-                    stopped_early = self.evaluate(step)
-                if c.sample_every and step % c.sample_every == 0:
-                    self.sample(step)
-                if (c.save_every and step % c.save_every == 0) or stopped_early:
-                    self.save(step)
-                    last_saved = step
-                if stopped_early:
-                    break
+            with self._graceful_interrupt() as interrupt:
+                for step in range(start + 1, c.max_steps + 1):
+                    for micro in range(c.grad_accum):
+                        r.start_micro_batch(micro, c.grad_accum)
+                        ddp = [m for m in r.train_modules.values() if hasattr(m, "no_sync")]
+                        with contextlib.ExitStack() as stack:
+                            if micro < c.grad_accum - 1:  # exchange gradients only on the last micro-batch
+                                for m in ddp:
+                                    stack.enter_context(m.no_sync())
+                            logs = r.training_step(r.batch((step - 1) * c.grad_accum + micro), step)
+                        for k, v in logs.items():
+                            window.setdefault(k, []).append(float(v))
+                    if step % c.log_every == 0 or step == c.max_steps:
+                        means = mean_across_ranks({k: sum(v) / len(v) for k, v in window.items()}, self.dist,
+                                                  r.device)
+                        lr = next(iter(r.optimizers.values())).param_groups[0]["lr"] if r.optimizers else 0.0
+                        self.log({"step": step, "kind": "train", **means, "lr": lr,
+                                  "time": round(time.time() - t0, 3)})
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]}, refresh=False)
+                        window = {}
+                    bar.update(1)
+                    if c.eval_every and step % c.eval_every == 0:
+                        last_eval = step
+                        stopped_early = self.evaluate(step)
+                    if c.sample_every and step % c.sample_every == 0:
+                        self.sample(step)
+                    if (c.save_every and step % c.save_every == 0) or stopped_early or interrupt["stop"]:
+                        self.save(step)
+                        last_saved = step
+                    if interrupt["stop"]:
+                        raise Interrupted(f"interrupted at step {step}: checkpoint of step {step} saved in "
+                                          f"{self.run.path} (continue with --resume)")
+                    if stopped_early:
+                        break
         except TrainingDiverged as e:
             bar.close()
             self.plot()
-            raise TrainingDiverged(f"{e} (at step {step}; checkpoint of step {last_saved} in {self.run.path})") from None
-        except KeyboardInterrupt:
+            raise TrainingDiverged(f"training diverged at step {step}: {e}; {self._where()}") from None
+        except Interrupted:
             bar.close()
             raise
+        except KeyboardInterrupt:
+            bar.close()
+            raise Interrupted(f"interrupted at step {step}; {self._where()}") from None
         bar.close()
-        if step != last_eval:
-            self.evaluate(step)
-        if step != last_saved:
-            self.save(step)
+        try:
+            if step != last_eval:
+                self.evaluate(step)
+            if step != last_saved:
+                self.save(step)
+        except TrainingDiverged as e:
+            raise TrainingDiverged(f"training diverged by step {step}: {e}; {self._where()}") from None
         self.plot()
         samples = self.sample(None)
         barrier(self.dist)

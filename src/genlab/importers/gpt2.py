@@ -52,12 +52,18 @@ def read_gpt2_config(src: Path) -> GPTConfig:
         if bad:
             raise DataError(f"{path}: unsupported GPT-2 variant ({what})")
     try:
-        return GPTConfig(vocab_size=int(c["vocab_size"]), block_size=int(c.get("n_positions", c.get("n_ctx"))),
-                         n_layer=int(c["n_layer"]), n_head=int(c["n_head"]), n_embd=int(c["n_embd"]),
-                         dropout=0.0, bias=True, tie_weights=bool(c.get("tie_word_embeddings", True)),
-                         layer_norm_eps=float(c.get("layer_norm_epsilon", 1e-5)))
-    except (KeyError, TypeError, ValueError) as e:
+        cfg = GPTConfig(vocab_size=int(c["vocab_size"]), block_size=int(c.get("n_positions", c.get("n_ctx"))),
+                        n_layer=int(c["n_layer"]), n_head=int(c["n_head"]), n_embd=int(c["n_embd"]),
+                        dropout=0.0, bias=True, tie_weights=bool(c.get("tie_word_embeddings", True)),
+                        layer_norm_eps=float(c.get("layer_norm_epsilon", 1e-5)))
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise DataError(f"{path}: incomplete or invalid GPT-2 config ({type(e).__name__}: {e})") from None
+    sizes = {k: getattr(cfg, k) for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd")}
+    bad = [f"{k} = {v}" for k, v in sizes.items() if not 1 <= v < 2**31]
+    if bad or cfg.n_embd % cfg.n_head or not 0 < cfg.layer_norm_eps < 1:
+        what = ", ".join(bad) or f"n_embd {cfg.n_embd}, n_head {cfg.n_head}, layer_norm_epsilon {cfg.layer_norm_eps}"
+        raise DataError(f"{path}: invalid GPT-2 config ({what})")
+    return cfg
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:

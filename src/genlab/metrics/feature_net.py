@@ -98,11 +98,10 @@ def _one_thread() -> Iterator[None]:
 
 def prepare(images: Any, channels: int, work_size: int) -> torch.Tensor:
     """Images (float NCHW in [-1,1], tensor or array; or uint8 NHWC) -> float NCHW at work_size."""
-    from ..recipes.image_data import resize, set_channels
+    from ..data.images import resize, set_channels, to_tensor
 
     if isinstance(images, np.ndarray) and images.dtype == np.uint8:
-        a = images[..., None] if images.ndim == 3 else images
-        x = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        x = to_tensor(images)
     else:
         x = torch.as_tensor(images).detach().float()
     if x.ndim == 3:
@@ -255,7 +254,7 @@ def _faces_counts(steps: int | None) -> tuple[int, int]:
 
 
 def _faces_data(size: int, channels: int, work: int, steps: int | None) -> _Data:
-    from ..recipes.image_data import load_faces_tensors
+    from ..data.image_datasets import load_faces_tensors
 
     n, n_val = _faces_counts(steps)
     x, _ = load_faces_tensors(n, work, channels, seed=0)
@@ -274,14 +273,14 @@ def _faces_data(size: int, channels: int, work: int, steps: int | None) -> _Data
 
 def _classes_data(x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                   names: list[str], work: int, source: str) -> _Data:
-    from ..recipes.image_data import resize
+    from ..data.images import resize
 
     heads = HeadSpec("classes", [], names, [])
     return _Data(resize(x, work), y.long(), x_val, y_val.long(), heads, source)
 
 
 def _digits_data(size: int, channels: int, work: int, mnist: bool) -> _Data:
-    from ..recipes.image_data import find_mnist, load_digits_tensors, load_idx_tensors
+    from ..data.image_datasets import find_mnist, load_digits_tensors, load_idx_tensors
 
     names = [str(i) for i in range(10)]
     if mnist:
@@ -300,10 +299,11 @@ def _digits_data(size: int, channels: int, work: int, mnist: bool) -> _Data:
 
 def _path_data(path: Path, size: int, channels: int, work: int) -> _Data | None:
     """Labelled data from an IDX pair or image folder; None when the folder has one class."""
-    from ..recipes.image_data import _idx_split, _is_idx, _permuted_split, _uint8_to_tensor
+    from ..data.image_datasets import idx_split, is_idx, permuted_split
+    from ..data.images import to_tensor
 
-    if _is_idx(path):
-        xt, xv, yt, yv, source = _idx_split(path, size, channels, 0.2)
+    if is_idx(path):
+        xt, xv, yt, yv, source = idx_split(path, size, channels, 0.2)
         names = [str(i) for i in range(int(max(yt.max(), yv.max())) + 1)]
         return _classes_data(xt, yt, xv, yv, names, work, f"IDX {source}")
     from ..data.images import load_image_folder
@@ -311,8 +311,8 @@ def _path_data(path: Path, size: int, channels: int, work: int) -> _Data | None:
     folder = load_image_folder(path, size=size, channels=channels)
     if len(folder.class_names) < 2:
         return None
-    x, y = _uint8_to_tensor(folder.images), torch.from_numpy(folder.labels)
-    xt, xv, yt, yv = _permuted_split(x, y, 0.2, seed=0)
+    x, y = to_tensor(folder.images), torch.from_numpy(folder.labels)
+    xt, xv, yt, yv = permuted_split(x, y, 0.2, seed=0)
     return _classes_data(xt, yt, xv, yv, folder.class_names, work,
                          f"image folder {path}: {len(x)} images, {len(folder.class_names)} classes")
 
@@ -452,9 +452,9 @@ def _domain_data(domain: str, size: int, channels: int, work: int, steps: int | 
 def _single_class_folder(path: Path) -> bool:
     """True for an image folder (not IDX) whose images form fewer than two classes."""
     from ..data.images import IMAGE_EXTENSIONS
-    from ..recipes.image_data import _is_idx
+    from ..data.image_datasets import is_idx
 
-    if not path.exists() or _is_idx(path):
+    if not path.exists() or is_idx(path):
         return False
     if path.is_file():
         return True
@@ -530,7 +530,7 @@ def _is_current(net: FeatureNet, steps: int | None, domain: str = "") -> bool:
 
 
 def _faces_at_size(base: FeatureNet, size: int, steps: int | None) -> FeatureNet:
-    from ..recipes.image_data import load_faces_tensors
+    from ..data.image_datasets import load_faces_tensors
 
     x_val, a_val = load_faces_tensors(_faces_counts(steps)[1], size, base.channels, seed=FACES_VAL_SEED)
     meta = {**base.meta, "size": str(size),

@@ -45,21 +45,3 @@ def histogram_numbers(numbers: np.ndarray, valid: np.ndarray, width: int, path: 
     ax.set_title(f"{len(numbers)} samples: {np.isin(numbers, valid).mean():.1%} valid, "
                  f"{len(np.intersect1d(numbers, valid))}/{len(valid)} valid values seen", fontsize=9)
     return _save(plt, fig, path)
-
-
-def labelled_grid(images, labels, predictions, path: Path, cols: int = 8) -> Path:
-    """Images in [-1, 1] (N, C, H, W) with 'label / prediction' captions; mistakes in red."""
-    import math
-
-    n = len(images)
-    rows = max(1, math.ceil(n / cols))
-    plt, fig, _ = _figure(1.2 * cols, 1.35 * rows)
-    fig.clf()
-    for i in range(n):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        img = ((images[i].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
-        ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
-        ok = int(labels[i]) == int(predictions[i])
-        ax.set_title(f"{int(labels[i])} / {int(predictions[i])}", fontsize=7, color="black" if ok else "red")
-        ax.axis("off")
-    return _save(plt, fig, path)

@@ -129,3 +129,36 @@ class ImagePool(nn.Module):
                 self.images[i] = out[k].to(self.images.dtype)
                 out[k] = old
         return out
+
+
+class CycleGenerators(nn.Module):
+    """G_ab and G_ba; forward runs the full cycle (and identity mappings) in one call, so DDP
+    sees one forward per backward."""
+
+    def __init__(self, cfg: CycleGANConfig):
+        super().__init__()
+        self.g_ab, self.g_ba = ResnetGenerator(cfg), ResnetGenerator(cfg)
+
+    def forward(self, real_a: torch.Tensor, real_b: torch.Tensor, identity: bool = True) -> dict[str, torch.Tensor]:
+        n = real_a.shape[0]
+        fake_b = self.g_ab(real_a)
+        # G_ba on [real_b, fake_b (+ real_a for identity)] in one batch; same for G_ab below
+        out_ba = self.g_ba(torch.cat([real_b, fake_b] + ([real_a] if identity else [])))
+        fake_a, rec_a = out_ba[:real_b.shape[0]], out_ba[real_b.shape[0]:real_b.shape[0] + n]
+        out_ab = self.g_ab(torch.cat([fake_a] + ([real_b] if identity else [])))
+        rec_b = out_ab[:fake_a.shape[0]]
+        res = {"fake_b": fake_b, "fake_a": fake_a, "rec_a": rec_a, "rec_b": rec_b}
+        if identity:
+            res["idt_a"], res["idt_b"] = out_ba[real_b.shape[0] + n:], out_ab[fake_a.shape[0]:]
+        return res
+
+
+class CycleDiscriminators(nn.Module):
+    """D_a and D_b in one module (one forward per backward under DDP)."""
+
+    def __init__(self, cfg: CycleGANConfig):
+        super().__init__()
+        self.d_a, self.d_b = PatchDiscriminator(cfg), PatchDiscriminator(cfg)
+
+    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.d_a(x_a), self.d_b(x_b)

@@ -1,7 +1,8 @@
 """Image GAN networks: dense G/D, DCGAN G/D, and the conditional DCGAN generator/critic.
 
 All generators map a latent vector (plus, when conditional, a label vector) to images in
-[-1, 1] (tanh); discriminators return one logit (or critic score) per image.
+[-1, 1] (tanh); discriminators return one logit (or critic score) per image. `slerp` walks
+between latents for interpolation pictures.
 Fix over the reference books: the N(0, 0.02) initialisation of DCGAN is actually applied
 (`dcgan_init` runs inside every constructor here), not merely defined.
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -158,3 +161,13 @@ class DCGANDiscriminator(nn.Module):
             x = torch.cat([x, maps], 1)
         return self.net(x).flatten(1).squeeze(1)
 
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latent rows a and b (rows, d) at fractions t (steps,) ->
+    (rows, steps, d); stays on the Gaussian shell where linear interpolation would shrink norms."""
+    a, b, t = a[:, None, :], b[:, None, :], t.to(a)[None, :, None]
+    cos = (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7)
+    omega = torch.acos(cos)
+    so = torch.sin(omega)
+    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b

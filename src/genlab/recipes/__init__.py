@@ -56,7 +56,7 @@ REGISTRY: dict[str, RecipeEntry] = {
         "DCGAN (transposed convs + batch norm) on images; metrics: FID/KID/precision/recall",
         "procedural 32x32 faces (any image folder with --data)"),
     "cgan": RecipeEntry(
-        "image_gans:CGANRecipe",
+        "cgan:CGANRecipe",
         "conditional WGAN-GP (labels into generator and critic); metrics: FID/KID, "
         "share of samples showing the requested attribute",
         "procedural 16x16 faces labelled glasses / no glasses (image folder: sub-folders are classes)"),
@@ -70,7 +70,7 @@ REGISTRY: dict[str, RecipeEntry] = {
         "image autoencoders (dense 784-200-20, stacked, tied, conv, denoising, sparse); reconstruction error",
         "sklearn's 8x8 digits upscaled to 28x28 (dataset=mnist|fashion-mnist|faces, or an image folder)"),
     "vae": RecipeEntry(
-        "autoencoders:VAERecipe",
+        "vae:VAERecipe",
         "convolutional VAE (correct KL, beta); prior samples, interpolation, attribute arithmetic; ELBO, FID",
         "procedural 32x32 faces with attributes (dataset=digits|mnist|fashion-mnist, or an image folder)"),
     "translation": RecipeEntry(

@@ -156,8 +156,8 @@ class Recipe(abc.ABC):
     def optimize(self, name: str, loss: torch.Tensor) -> None:
         """Backward `loss` and, on the last micro-batch, clip + step optimizer `name` and its schedule."""
         if not torch.isfinite(loss.detach()).all():
-            raise TrainingDiverged(f"loss of '{name}' became {loss.item()}; stopped, last good checkpoint kept "
-                                   "(try a lower lr, grad_clip, or bf16=false)")
+            raise TrainingDiverged(f"loss of '{name}' became {loss.item()} (try a lower lr, grad_clip, "
+                                   "or bf16=false)")
         opt = self.optimizers[name]
         if self.micro_batch == 0:
             opt.zero_grad(set_to_none=True)

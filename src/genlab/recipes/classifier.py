@@ -8,15 +8,16 @@ feature network of genlab's image metrics.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.image_datasets import load_image_dataset
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, DataError
 from ..models.classifier import ClassifierConfig, build_classifier
+from ..outputs import Bundle, Images, Points
 from .base import Recipe, SampleOptions
 
 
@@ -24,10 +25,10 @@ from .base import Recipe, SampleOptions
 class Config(TrainConfig):
     arch: str = "cnn"                    # cnn | mlp
     dataset: str = "digits"              # digits (embedded) | mnist (../shared) | fashion-mnist (Debian's package)
-    image_size: int = 28
-    channels: int = 1
+    image_size: int = 28                 # side of the square images (px)
+    channels: int = 1                    # 1 (grey) or 3 (RGB)
     hidden: list[int] = field(default_factory=lambda: [256, 128, 64])   # MLP hidden layers
-    dropout: float = 0.0
+    dropout: float = 0.0                 # MLP dropout between hidden layers
     width: int = 16                      # CNN width (channels of the first block)
     classes: str = ""                    # keep only these labels, e.g. "0,9"; two classes -> binary (one logit)
     val_fraction: float = 0.2            # held-out share (IDX: the last images; others: a seeded draw)
@@ -38,6 +39,7 @@ class Config(TrainConfig):
     save_every: int = 500
     early_stop_metric: str = "accuracy"
     early_stop_mode: str = "max"
+    bounds = {"hidden": "[1, inf)", "width": "[1, inf)"}
 
     def check(self) -> None:
         if self.arch not in ("cnn", "mlp"):
@@ -59,6 +61,9 @@ class Config(TrainConfig):
             raise ConfigError(f"invalid config: classes must be integers like '0,9', got {self.classes!r}") from None
 
 
+PICTURE_COLUMNS = 8      # images per row of the predictions picture
+
+
 @dataclass
 class Sample(SampleOptions):
     n: int = 32
@@ -66,8 +71,6 @@ class Sample(SampleOptions):
 
 class ClassifierRecipe(Recipe):
     name = "classifier"
-    summary = "image classifier (the book's MLPs, binary variant, a small CNN); metric: accuracy"
-    default_data = "scikit-learn's 1,797 bundled 8x8 digits, upscaled to 28x28"
     Config = Config
     Sample = Sample
     presets = {
@@ -90,8 +93,6 @@ class ClassifierRecipe(Recipe):
 
     # -- data -------------------------------------------------------------------------------------
     def prepare_data(self) -> None:
-        from .image_data import load_image_dataset
-
         c = self.config
         d = load_image_dataset(c)
         if d.multi_label:
@@ -147,22 +148,25 @@ class ClassifierRecipe(Recipe):
         return {"accuracy": (pred == self.vy).float().mean().item(), "loss": self._loss(logits, self.vy).item(),
                 "majority_baseline": majority, "n_test": float(len(self.vy))}
 
-    def generate(self, opts: Sample) -> dict[str, torch.Tensor]:
-        """Predictions on `n` held-out images picked with `seed`."""
+    def generate(self, opts: Sample) -> Bundle:
+        """Predictions on `n` held-out images picked with `seed`: the captioned picture (wrong
+        predictions in red) and the table of (label, prediction)."""
         self.load_data_once()
         g = torch.Generator().manual_seed(opts.seed)
         idx = torch.randperm(len(self.vx), generator=g)[:opts.n]
-        logits = self._logits(self.vx[idx])
-        return {"images": self.vx[idx], "labels": self.vy[idx], "predictions": self._predict(logits)}
+        labels, pred = self.vy[idx].tolist(), self._predict(self._logits(self.vx[idx])).tolist()
+        names = self.class_names()
+        picture = Images.from_float(self.vx[idx], ncol=PICTURE_COLUMNS, name="predictions",
+                                    labels=[f"label {names[a]}\npred {names[b]}" for a, b in zip(labels, pred)],
+                                    highlight=[a != b for a, b in zip(labels, pred)],
+                                    title="under each image: its true label, then the prediction (red: wrong)")
+        table = Points(torch.tensor([labels, pred]).T.numpy(), ["label", "prediction"], name="predictions")
+        return Bundle({"predictions": picture, "table": table})
 
-    def write_samples(self, out_dir: Path, opts: Sample) -> list[Path]:
-        from ..engine.io import write_text
-        from ..metrics.plots import labelled_grid
-
-        out = self.generate(opts)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        png = labelled_grid(out["images"], out["labels"], out["predictions"], out_dir / "predictions.png")
-        csv = out_dir / "predictions.csv"
-        write_text(csv, "label,prediction\n" + "".join(
-            f"{a},{b}\n" for a, b in zip(out["labels"].tolist(), out["predictions"].tolist())))
-        return [png, csv]
+    def class_names(self) -> list[str]:
+        """Names of the (remapped) classes: the kept labels with classes=..., else the data's."""
+        keep = self.config.class_list()
+        if keep:
+            return [str(k) for k in keep]
+        return [str(n) for n in self.label_names] if len(self.label_names) >= self.num_classes \
+            else [str(i) for i in range(self.num_classes)]

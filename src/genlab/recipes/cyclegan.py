@@ -8,110 +8,54 @@ index sets (unpaired); because every face can be re-rendered with only its hair 
 evaluation knows the right answer.
 
 DDP sees one forward per backward: both generators live in one module whose forward runs
-the whole cycle, and both discriminators in one module.
+the whole cycle, and both discriminators in one module (models/cyclegan.py); the losses are
+in models/losses.py.
 """
 from __future__ import annotations
 
-import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..data.images import load_image_folder, resize_uint8, to_float, to_nchw_uint8
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, DataError
-from ..models.cyclegan import CycleGANConfig, ImagePool, PatchDiscriminator, ResnetGenerator
-from .base import Recipe, SampleOptions
-from .image_gans import grid_cols, to_float
+from ..models.cyclegan import CycleDiscriminators, CycleGANConfig, CycleGenerators, ImagePool
+from ..models.losses import cycle_losses, lsgan_loss
+from ..outputs import Bundle
+from .base import SampleOptions
+from .image_base import ImageRecipe, check_sample
 
-
-def _nchw(images: np.ndarray, channels: int) -> torch.Tensor:
-    """uint8 (N,H,W[,C]) -> uint8 (N,channels,H,W); kept as uint8 (256x256 sets stay small in memory)."""
-    a = np.asarray(images)
-    if a.ndim == 3:
-        a = a[..., None]
-    if a.shape[-1] == 1 and channels == 3:
-        a = np.repeat(a, 3, axis=-1)
-    elif a.shape[-1] == 3 and channels == 1:  # ITU-R 601 luma
-        a = np.rint(a.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
-    return torch.from_numpy(np.ascontiguousarray(a.astype(np.uint8))).permute(0, 3, 1, 2).contiguous()
-
-
-def _resize_u8(x: torch.Tensor, size: int) -> torch.Tensor:
-    if x.shape[-1] == size:
-        return x
-    y = F.interpolate(x.float(), size=(size, size), mode="area" if x.shape[-1] > size else "bilinear")
-    return y.round().clamp(0, 255).to(torch.uint8)
-
-
-class CycleGenerators(nn.Module):
-    """G_ab and G_ba; forward runs the full cycle (and identity mappings) in one call."""
-
-    def __init__(self, cfg: CycleGANConfig):
-        super().__init__()
-        self.g_ab, self.g_ba = ResnetGenerator(cfg), ResnetGenerator(cfg)
-
-    def forward(self, real_a: torch.Tensor, real_b: torch.Tensor, identity: bool = True) -> dict[str, torch.Tensor]:
-        n = real_a.shape[0]
-        fake_b = self.g_ab(real_a)
-        # G_ba on [real_b, fake_b (+ real_a for identity)] in one batch; same for G_ab below
-        out_ba = self.g_ba(torch.cat([real_b, fake_b] + ([real_a] if identity else [])))
-        fake_a, rec_a = out_ba[:real_b.shape[0]], out_ba[real_b.shape[0]:real_b.shape[0] + n]
-        out_ab = self.g_ab(torch.cat([fake_a] + ([real_b] if identity else [])))
-        rec_b = out_ab[:fake_a.shape[0]]
-        res = {"fake_b": fake_b, "fake_a": fake_a, "rec_a": rec_a, "rec_b": rec_b}
-        if identity:
-            res["idt_a"], res["idt_b"] = out_ba[real_b.shape[0] + n:], out_ab[fake_a.shape[0]:]
-        return res
-
-
-class CycleDiscriminators(nn.Module):
-    def __init__(self, cfg: CycleGANConfig):
-        super().__init__()
-        self.d_a, self.d_b = PatchDiscriminator(cfg), PatchDiscriminator(cfg)
-
-    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.d_a(x_a), self.d_b(x_b)
-
-
-def lsgan_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
-    """Least-squares GAN loss (Mao et al. 2017) against a constant target (1 real, 0 fake)."""
-    return F.mse_loss(scores, torch.full_like(scores, target))
-
-
-def cycle_losses(out: dict[str, torch.Tensor], real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-direction L1 cycle (and identity) losses, each a scalar tensor."""
-    res = {"cycle_a": F.l1_loss(out["rec_a"], real_a), "cycle_b": F.l1_loss(out["rec_b"], real_b)}
-    if "idt_a" in out:
-        res["idt_a"], res["idt_b"] = F.l1_loss(out["idt_a"], real_a), F.l1_loss(out["idt_b"], real_b)
-    return res
+B_STREAM = 2_000_003     # step_rng stream of domain B's epoch permutations (A uses batch_indices' own)
+POOL_STREAM = 7          # step_rng stream of the image pools' draws
+FACES_SEED = 0           # the procedural faces every faces recipe uses
 
 
 @dataclass
 class CycleConfig(TrainConfig):
     attribute: str = "blond"      # embedded faces: A = faces without it, B = faces with it
     data_a: str = ""              # domain folders (alternative to --data DIR with two sub-folders)
-    data_b: str = ""
-    image_size: int = 32
-    channels: int = 3
+    data_b: str = ""              # domain B's folder (with data_a)
+    image_size: int = 32          # side of the square images (px)
+    channels: int = 3             # 1 (grey) or 3 (RGB)
     n_train: int = 2000           # embedded data: faces per domain
     n_val: int = 200              # held-out faces per domain (folders: 10% or testA/testB)
-    g_width: int = 16
-    n_down: int = 2
-    n_blocks: int = 3
-    d_width: int = 16
-    d_layers: int = 2
+    g_width: int = 16             # generator channels after the first 7x7 conv (ngf)
+    n_down: int = 2               # stride-2 downsamplings (and upsamplings) in each generator
+    n_blocks: int = 3             # residual blocks per generator (paper: 9 at 256 px)
+    d_width: int = 16             # PatchGAN channels after the first conv (ndf)
+    d_layers: int = 2             # stride-2 convs of the PatchGAN (3 = 70x70 patches at 256 px)
     input_skip: bool = True       # generators learn a change to their input (fast on CPU); paper/book: false
     upsample: str = "resize"      # resize (nearest + conv, no checkerboard) | transpose (paper/book)
-    lambda_cycle: float = 10.0
+    lambda_cycle: float = 10.0    # weight of the cycle-consistency L1 loss
     lambda_identity: float = 0.5  # x lambda_cycle (paper: 0.5); 0 = off
     pool_size: int = 50           # image history for the discriminators; 0 = off
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: float = 0.5            # Adam betas (paper: 0.5, 0.999)
+    beta2: float = 0.999          # Adam's second beta
     epochs: int = 0               # > 0: max_steps = epochs x ceil(images per domain / batch_size)
     eval_samples: int = 200       # held-out images per direction for the metrics
     batch_size: int = 4
@@ -120,6 +64,8 @@ class CycleConfig(TrainConfig):
     save_every: int = 150
     eval_every: int = 0
     log_every: int = 25
+    bounds = {"n_train": "[1, inf)", "n_val": "[1, inf)", "eval_samples": "[1, inf)"}
+    path_keys = ("data", "data_a", "data_b")
 
     def check(self) -> None:
         if self.channels not in (1, 3) or self.image_size < 8:
@@ -147,21 +93,18 @@ class CycleSample(SampleOptions):
     direction: str = "AtoB"       # AtoB | BtoA
 
     def check(self) -> None:
-        if self.n < 1:
-            raise ConfigError(f"sample n must be >= 1, got {self.n}")
+        check_sample(self)
         if self.direction not in ("AtoB", "BtoA"):
             raise ConfigError(f"direction must be AtoB or BtoA, got {self.direction!r}")
 
 
-class CycleGANRecipe(Recipe):
+class CycleGANRecipe(ImageRecipe):
     name = "cyclegan"
-    summary = ("CycleGAN: unpaired image-to-image translation between two folders; metrics: FID, "
-               "attribute flipped / preserved, round-trip error")
-    default_data = "procedural 32x32 faces, black hair (A) <-> blond hair (B), unpaired"
     Config = CycleConfig
     Sample = CycleSample
     presets = {"book": {"image_size": 256, "g_width": 64, "n_blocks": 9, "d_width": 64, "d_layers": 3,
-                        "input_skip": False, "upsample": "transpose", "batch_size": 1, "lr": 2e-4, "epochs": 100, "n_train": 1000}}
+                        "input_skip": False, "upsample": "transpose", "batch_size": 1, "lr": 2e-4, "epochs": 100,
+                        "n_train": 1000}}
 
     def build_modules(self) -> dict[str, nn.Module]:
         c = self.config
@@ -188,9 +131,9 @@ class CycleGANRecipe(Recipe):
         else:
             self._faces()
             self.domain = "faces"
-        n = max(len(self.train_a), len(self.train_b))
-        if c.epochs > 0:
-            c.max_steps = c.epochs * math.ceil(n / c.batch_size)
+
+    def epoch_size(self) -> int:
+        return max(len(self.train_a), len(self.train_b))
 
     def _faces(self) -> None:
         from ..data.faces import ATTRIBUTES, render_faces
@@ -201,9 +144,9 @@ class CycleGANRecipe(Recipe):
         n, m, size = c.n_train, c.n_val, max(c.image_size, 16)
 
         def faces(start: int, count: int, value: bool) -> torch.Tensor:
-            imgs, _ = render_faces(np.arange(start, start + count), seed=0, size=size,
+            imgs, _ = render_faces(np.arange(start, start + count), seed=FACES_SEED, size=size,
                                    attributes={c.attribute: value})
-            return _resize_u8(_nchw(imgs, c.channels), c.image_size)
+            return resize_uint8(to_nchw_uint8(imgs, c.channels), c.image_size)
 
         # disjoint index ranges: no face appears in both domains (unpaired), nor in train and val
         self.train_a, self.train_b = faces(0, n, False), faces(n, n, True)
@@ -256,7 +199,7 @@ class CycleGANRecipe(Recipe):
         out, pos = [], start
         while pos < start + bs:
             epoch, offset = divmod(pos, n)
-            perm = torch.randperm(n, generator=self.step_rng(epoch, stream=2_000_003))
+            perm = torch.randperm(n, generator=self.step_rng(epoch, stream=B_STREAM))
             take = min(start + bs - pos, n - offset)
             out.append(perm[offset:offset + take])
             pos += take
@@ -278,7 +221,7 @@ class CycleGANRecipe(Recipe):
             g_loss = g_loss + c.lambda_cycle * c.lambda_identity * (cyc["idt_a"] + cyc["idt_b"])
         self.optimize("generators", g_loss)
         # discriminators: real vs (pooled, detached) fakes, real and fake in one forward per domain
-        g = self.step_rng(int(batch["index"]), stream=7)
+        g = self.step_rng(int(batch["index"]), stream=POOL_STREAM)
         fake_a = self.modules["pool_a"].query(out["fake_a"].detach().float(), g)
         fake_b = self.modules["pool_b"].query(out["fake_b"].detach().float(), g)
         n_a, n_b = real_a.shape[0], real_b.shape[0]
@@ -319,53 +262,41 @@ class CycleGANRecipe(Recipe):
         x = self.val_a if opts.direction == "AtoB" else self.val_b
         return x[:opts.n]
 
-    def generate(self, opts: CycleSample) -> dict[str, torch.Tensor]:
-        """{"input", "translated", "round_trip"}: float images (N, C, H, W) in [-1, 1]."""
+    def generate(self, opts: CycleSample) -> Bundle:
+        """One strip per input (input, translated, round trip) and the translations as a grid;
+        with `input`, each translated image is also written alone, in the folder's sorted order."""
         opts.check()
         x = to_float(self._sample_inputs(opts))
         y, r = self.translate(x, opts.direction)
-        return {"input": x, "translated": y, "round_trip": r}
-
-    def write_samples(self, out_dir: Path, opts: CycleSample) -> list[Path]:
-        from ..data.images import save_image_grid
-
-        res = self.generate(opts)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        # one strip per image: input -> translated -> back
-        strips = torch.stack([res["input"], res["translated"], res["round_trip"]], 1).flatten(0, 1)
-        paths = [save_image_grid(strips, out_dir / f"round-trip-{opts.direction}.png", nrow=3),
-                 save_image_grid(res["translated"], out_dir / f"translated-{opts.direction}.png",
-                                 nrow=grid_cols(len(res["translated"])))]
-        if opts.input:  # each translated image on its own, in the folder's sorted order
-            for i, img in enumerate(res["translated"]):
-                paths.append(save_image_grid(img[None], out_dir / "translated" / f"{i:05d}.png", nrow=1))
-        return paths
+        src, dst = (("A", "B") if opts.direction == "AtoB" else ("B", "A"))
+        strips = torch.stack([x, y, r], 1).flatten(0, 1)
+        return Bundle({
+            "round_trip": self.picture(strips, ncol=3, name=f"round-trip-{opts.direction}",
+                                       col_labels=[f"input ({src})", f"translated ({dst})", f"round trip ({src})"]),
+            "translated": self.picture(y, name=f"translated-{opts.direction}", title=f"{src} -> {dst}",
+                                       files_dir="translated" if opts.input else "")})
 
     # -- evaluation -------------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
+        """Per direction: round-trip L1, FID/KID against the target domain, on faces the L1 to the
+        ideal translation and the judge's flipped / preserved shares; then their means."""
         self.load_data_once()
-        c = self.config
-        from ..metrics.feature_net import get_feature_net
-        from ..metrics.image import quality_report
-
-        net = get_feature_net(self.domain, c.image_size, c.channels)
+        m = self.config.eval_samples
+        clf = self.attribute_classifier()
         out: dict[str, float] = {}
-        m = c.eval_samples
-        clf = self._classifier()
         per_dir: dict[str, list[float]] = {}
         for direction, src, tgt, ideal in (("AtoB", self.val_a[:m], self.val_b, self.val_target_b),
                                            ("BtoA", self.val_b[:m], self.val_a, self.val_target_a)):
             fake, rec = self.translate(src, direction)
             real_src = to_float(src)
             vals = {"cycle_l1": float((rec - real_src).abs().mean() / 2)}   # in [0, 1] pixel units
-            if min(len(tgt), len(fake)) >= 4:  # too few held-out images for FID/KID otherwise
-                rep = quality_report(to_float(tgt), fake, net)
-                vals.update(fid=rep["fid"], kid=rep["kid"])
+            rep = self.quality(tgt, fake)
+            vals.update({k: rep[k] for k in ("fid", "kid") if k in rep})
             if ideal is not None:
                 vals["paired_l1"] = float((fake - to_float(ideal[:m])).abs().mean() / 2)
             if clf is not None:
-                col, target = clf["col"], 1 if direction == "AtoB" else 0
-                p_src, p_fake = np.asarray(clf["net"].predict(real_src)), np.asarray(clf["net"].predict(fake))
+                col, target = list(clf.attributes).index(self.config.attribute), 1 if direction == "AtoB" else 0
+                p_src, p_fake = np.asarray(clf.predict(real_src)), np.asarray(clf.predict(fake))
                 others = [j for j in range(p_src.shape[1]) if j != col]
                 vals["flipped"] = float((p_fake[:, col] == target).mean())
                 vals["preserved"] = float((p_fake[:, others] == p_src[:, others]).all(1).mean())
@@ -375,22 +306,10 @@ class CycleGANRecipe(Recipe):
         out.update({k: float(np.mean(v)) for k, v in per_dir.items()})
         return out
 
-    def _classifier(self) -> dict[str, Any] | None:
-        if self.domain != "faces":
-            return None
-        from ..data.faces import ATTRIBUTES
-        from ..metrics.feature_net import get_attribute_classifier
-
-        return {"net": get_attribute_classifier(self.config.image_size), "col": ATTRIBUTES.index(self.config.attribute)}
-
 
 def load_folder(path: Path, size: int, channels: int) -> torch.Tensor:
     """uint8 (N, C, size, size) images of a folder (recursively); unreadable files are skipped."""
-    from ..data.images import load_image_folder
-
     folder = load_image_folder(path, size=size, channels=channels)
     if folder.skipped:
-        import sys
-
         print(f"warning: skipped {folder.skipped} unreadable image file(s) in {path}", file=sys.stderr)
-    return _nchw(folder.images, channels)
+    return to_nchw_uint8(folder.images, channels)

@@ -21,7 +21,6 @@ sampling runs the requested number of steps with the given seed.
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -32,49 +31,56 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels
-from ..engine.ema import ema_decay, ema_update
-from ..diffusion import guided, sample_loop
+from ..data.image_datasets import ImageData
+from ..diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, guided, sample_loop
 from ..diffusion.samplers import SPACINGS
 from ..diffusion.schedules import PREDICTIONS, SCHEDULES
 from ..diffusion.training import LOSSES
 from ..engine.config import TrainConfig
+from ..engine.io import write_text
 from ..errors import ConfigError, DataError
 from ..models.unet import UNet, UNetConfig
-from .base import Recipe, SampleOptions
+from ..outputs import Bundle
+from .base import SampleOptions
+from .image_base import ImageRecipe
+
+VAL_LOSS_SEED = 1234     # timesteps and noise of the held-out loss (fixed: comparable evaluations)
+FID_REFERENCE = 1000     # held-out images FID/KID compare the samples with (at most)
+DDIM_DEFAULT_STEPS = 50  # sampler=ddim with steps=0
+EVAL_SEED = 0            # the noise of the samples evaluation scores (fixed: comparable evaluations)
 
 
 @dataclass
 class DiffusionConfig(TrainConfig):
-    # data (see recipes/image_data.py); --data PATH takes an image folder or IDX files
+    # data (see data/image_datasets.py); --data PATH takes an image folder or IDX files
     dataset: str = "faces"            # faces | digits | mnist | fashion-mnist
     image_size: int = 16              # the CPU default; 32 and 64 work (the book preset is 64)
-    channels: int = 3
+    channels: int = 3                 # 1 (grey) or 3 (RGB)
     n_train: int = 0                  # faces: how many to render (0 = 6000); folders: max images
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2         # held-out share (FID/KID reference)
     # U-Net
-    unet_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
-    blocks: int = 1
-    attention_resolutions: list[int] = field(default_factory=lambda: [8])
-    head_channels: int = 32
-    groups: int = 8
-    dropout: float = 0.0
+    unet_channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # widths per level
+    blocks: int = 1                   # ResBlocks per level
+    attention_resolutions: list[int] = field(default_factory=lambda: [8])  # feature-map sizes with attention
+    head_channels: int = 32           # channels per attention head
+    groups: int = 8                   # GroupNorm groups
+    dropout: float = 0.0              # dropout in the ResBlocks
     # diffusion
     schedule: str = "cosine"          # cosine | linear | offset_cosine (the book's; never pure noise)
-    timesteps: int = 1000
+    timesteps: int = 1000             # T, noise levels of the forward process
     beta_start: float = 1e-4          # linear schedule only
-    beta_end: float = 0.02
+    beta_end: float = 0.02            # linear schedule only
     prediction: str = "eps"           # eps | x0 | v
     loss: str = "l2"                  # l2 | l1 (book) | huber (Hands-On ML)
-    ema_decay: float = 0.999
+    ema_decay: float = 0.999          # decay of the EMA weights used for sampling
     # conditioning (classifier-free guidance)
-    conditional: bool = False
+    conditional: bool = False         # learn p(x | label) for classifier-free guidance
     attribute: str = "glasses"        # faces: the attribute to condition on; other data: class labels
     p_uncond: float = 0.1             # label dropout during training
     # evaluation: FID/KID/precision/recall of DDIM samples vs held-out images
-    eval_samples: int = 256
-    eval_steps: int = 50
-    eval_guidance: float = 3.0
+    eval_samples: int = 256           # DDIM samples scored at evaluation
+    eval_steps: int = 50              # their DDIM steps
+    eval_guidance: float = 3.0        # their guidance scale (conditional models)
     # training defaults for 2 CPU cores
     max_steps: int = 1000
     batch_size: int = 64
@@ -85,6 +91,9 @@ class DiffusionConfig(TrainConfig):
     eval_every: int = 0
     save_every: int = 500
     log_every: int = 25
+    bounds = {"unet_channels": "[1, inf)", "attention_resolutions": "[1, inf)", "head_channels": "[1, inf)",
+              "groups": "[1, inf)", "beta_start": "(0, 1)", "beta_end": "(0, 1)", "image_size": "[4, inf)",
+              "channels": "[1, 3]"}
 
     def check(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -127,7 +136,7 @@ class DiffusionSample(SampleOptions):
     clip: bool = True                 # clip predicted x_0 to [-1, 1] at each step
     ema: bool = True                  # sample with the EMA weights
     strip: int = 8                    # columns of the forward / reverse process strips (0 = none)
-    strip_rows: int = 4
+    strip_rows: int = 4               # rows of the forward / reverse process strips
 
     def check(self) -> None:
         if self.sampler not in ("ddim", "ddpm"):
@@ -142,12 +151,11 @@ class DiffusionSample(SampleOptions):
             raise ConfigError("invalid sample option: n must be >= 1")
 
 
-class DiffusionRecipe(Recipe):
+class DiffusionRecipe(ImageRecipe):
     name = "diffusion"
-    summary = "Denoising diffusion (DDPM/DDIM, attention U-Net, EMA, classifier-free guidance); FID/KID"
-    default_data = "procedural 16x16 faces (dataset=digits|mnist, or --data an image folder / IDX files)"
     Config = DiffusionConfig
     Sample = DiffusionSample
+    ema_of = {"ema": "unet"}
     presets = {
         # 64x64, U-Net widths 128/256/512/1024, ~134M parameters: a GPU setting.
         "book": {"image_size": 64, "unet_channels": [128, 256, 512, 1024], "blocks": 1,
@@ -166,17 +174,14 @@ class DiffusionRecipe(Recipe):
 
     # -- data -------------------------------------------------------------------------------------
     def prepare_data(self) -> None:
-        from .image_data import load_image_dataset
-
         c = self.config
-        d = load_image_dataset(c)
-        self.domain = d.domain
+        d = self.load_images()
         self.train_x, self.val_x = d.train, d.val
         if c.conditional:
             self.train_y, self.val_y, self.class_names = self._labels(d)
         self.train_x_dev = self.train_x.to(self.device)
 
-    def _labels(self, d: Any) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    def _labels(self, d: ImageData) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         c = self.config
         if d.multi_label:   # faces: one binary attribute becomes the class (0 = without, 1 = with)
             if c.attribute not in d.label_names:
@@ -190,8 +195,6 @@ class DiffusionRecipe(Recipe):
         return d.train_labels.long(), d.val_labels.long(), names
 
     def save_artifacts(self, run_dir: Path) -> None:
-        from ..engine.io import write_text
-
         write_text(Path(run_dir) / "classes.json", json.dumps({"class_names": self.class_names,
                                                                 "domain": getattr(self, "domain", "")}))
 
@@ -215,10 +218,7 @@ class DiffusionRecipe(Recipe):
         if self.config.conditional and not self.class_names:
             raise DataError("conditional model without class names (classes.json missing from the run directory)")
         torch.manual_seed(self.config.seed)
-        unet = UNet(self.unet_config())
-        ema = copy.deepcopy(unet)
-        ema.requires_grad_(False)   # updated by ema_update, never by the optimizer
-        return {"unet": unet, "ema": ema}
+        return self.with_ema({"unet": UNet(self.unet_config())})
 
     @property
     def null_class(self) -> int:
@@ -247,7 +247,7 @@ class DiffusionRecipe(Recipe):
         loss = diffusion_loss(out, self.schedule.target(c.prediction, x0, noise, t), c.loss)
         self.optimize("model", loss)
         if self.is_last_micro_batch:   # the optimizer stepped: move the average
-            ema_update(self.modules["ema"], self.modules["unet"], ema_decay(step, c.ema_decay))
+            self.update_ema(step)
         return {"loss": loss.item()}
 
     # -- sampling ------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ class DiffusionRecipe(Recipe):
             s.set_timesteps(opts.steps or None, opts.spacing)
         else:
             s = DDIMSampler(self.schedule, c.prediction, eta=opts.eta, clip_x0=opts.clip)
-            s.set_timesteps(opts.steps or min(50, c.timesteps), opts.spacing)
+            s.set_timesteps(opts.steps or min(DDIM_DEFAULT_STEPS, c.timesteps), opts.spacing)
         return s
 
     def labels_for(self, opts: DiffusionSample, n: int) -> torch.Tensor | None:
@@ -307,38 +307,34 @@ class DiffusionRecipe(Recipe):
             out.append(x.clamp(-1, 1).float().cpu())
         return torch.cat(out), {t: v.float().cpu() for t, v in kept.items()}
 
-    def generate(self, opts: DiffusionSample) -> dict[str, Any]:
-        """{"images": float (n, C, H, W) in [-1, 1], "labels": requested labels or None}."""
-        labels = self.labels_for(opts, opts.n)
-        images, _ = self.sample_images(opts, labels)
-        return {"images": images, "labels": labels, "class_names": self.class_names or None}
-
-    def write_samples(self, out_dir: Path, opts: DiffusionSample) -> list[Path]:
-        from ..data.images import save_image_grid
-
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+    def generate(self, opts: DiffusionSample) -> Bundle:
+        """The samples (captioned with their requested labels), and with `strip` > 1 the reverse
+        process (x_t along the sampling chain, noisiest left, then the sample) and the forward
+        process (held-out images noised at evenly spaced t)."""
         k = len(self.class_names)
-        nrow = k * max(1, round(math.sqrt(opts.n) / k)) if self.config.conditional and not opts.label \
+        labels = self.labels_for(opts, opts.n)
+        ncol = k * max(1, round(math.sqrt(opts.n) / k)) if labels is not None and not opts.label \
             else max(1, round(math.sqrt(opts.n)))
-        sampler = self.make_sampler(opts)
-        ts = sampler.timesteps.tolist()
+        ts = self.make_sampler(opts).timesteps.tolist()
         cols = min(opts.strip, len(ts)) if opts.strip > 0 else 0
         keep = tuple(ts[round(i * (len(ts) - 1) / max(cols - 1, 1))] for i in range(cols - 1)) if cols > 1 else ()
-        images, kept = self.sample_images(opts, keep=keep)
-        paths = [save_image_grid(images, out_dir / "samples.png", nrow=nrow)]
+        images, kept = self.sample_images(opts, labels, keep=keep)
+        steps = opts.steps or len(ts)
+        how = f"{opts.sampler}, {steps} steps" + (f", guidance {opts.guidance_scale:g}" if labels is not None else "")
+        captions = [self.class_names[int(y)] for y in labels] if labels is not None else []
+        title = f"diffusion samples ({how})" + ("; under each: the requested class" if captions else "")
+        parts = {"samples": self.picture(images, ncol=ncol, labels=captions, title=title)}
         if cols > 1:
             rows = min(opts.strip_rows, opts.n)
-            # reverse process: x_t along the chain (noisiest left), then the final sample
             strip = torch.stack([kept[t][:rows] for t in keep] + [images[:rows]], dim=1)
-            paths.append(save_image_grid(strip.flatten(0, 1), out_dir / "reverse_process.png", nrow=cols))
-            paths.append(self._forward_strip(out_dir / "forward_process.png", images[:rows], cols, opts.seed))
-        return paths
+            parts["reverse_process"] = self.picture(strip.flatten(0, 1), ncol=cols, name="reverse_process",
+                                                    col_labels=[f"t={t}" for t in keep] + ["sample"],
+                                                    title="reverse process: x_t along the sampling chain")
+            parts["forward_process"] = self.forward_strip(images[:rows], cols, opts.seed)
+        return Bundle(parts)
 
-    def _forward_strip(self, path: Path, fallback: torch.Tensor, cols: int, seed: int) -> Path:
+    def forward_strip(self, fallback: torch.Tensor, cols: int, seed: int) -> Any:
         """x_t of held-out images (generated ones if the data is unavailable) at evenly spaced t."""
-        from ..data.images import save_image_grid
-
         try:
             self.load_data_once()
             x0 = self.val_x[:len(fallback)]
@@ -348,20 +344,13 @@ class DiffusionRecipe(Recipe):
         ts = [round(i * (T - 1) / (cols - 1)) for i in range(cols)]
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
         strip = torch.stack([self.schedule.add_noise(x0, noise, torch.full((len(x0),), t)) for t in ts], dim=1)
-        return save_image_grid(strip.flatten(0, 1), path, nrow=cols)
+        return self.picture(strip.flatten(0, 1), ncol=cols, name="forward_process", col_labels=[f"t={t}" for t in ts],
+                            title="forward process: held-out images noised to x_t")
 
     # -- evaluation ------------------------------------------------------------------------------------
-    def feature_net(self) -> Any:
-        from ..metrics.feature_net import get_feature_net
-
-        c = self.config
-        return get_feature_net(self.domain, c.image_size, c.channels)
-
-    def quality(self, opts: DiffusionSample, n: int | None = None) -> dict[str, float]:
+    def sample_quality(self, opts: DiffusionSample, n: int | None = None) -> dict[str, float]:
         """FID/KID/precision/recall of n samples vs held-out images, the requested-label
         accuracy for conditional models, and seconds per image."""
-        from ..metrics.image import quality_report
-
         self.load_data_once()
         c = self.config
         opts.n = n or c.eval_samples
@@ -369,8 +358,7 @@ class DiffusionRecipe(Recipe):
         t0 = time.time()
         fake, _ = self.sample_images(opts, labels)
         sec = (time.time() - t0) / opts.n
-        real = self.val_x[:1000]
-        out = quality_report(real, fake, self.feature_net())
+        out = self.quality(self.val_x[:FID_REFERENCE], fake)
         out["sec_per_image"] = sec
         if labels is not None:
             out["label_accuracy"] = self.label_accuracy(fake, labels)
@@ -381,11 +369,7 @@ class DiffusionRecipe(Recipe):
         face attribute classifier for faces, the domain's feature net for labelled classes."""
         c = self.config
         if self.domain == "faces":
-            from ..data.faces import ATTRIBUTES
-            from ..metrics.feature_net import get_attribute_classifier
-
-            clf = get_attribute_classifier(c.image_size, c.channels)
-            pred = clf.predict(images)[:, ATTRIBUTES.index(c.attribute)]
+            pred = self.judge_attribute(images, c.attribute)
             return float((torch.from_numpy(pred) == labels).float().mean())
         net = self.feature_net()
         if net.heads.kind != "classes" or len(net.heads.classes) != len(self.class_names):
@@ -398,7 +382,7 @@ class DiffusionRecipe(Recipe):
         """The training loss on held-out images at fixed timesteps and noise (EMA weights)."""
         c = self.config
         x0 = self.val_x[:n].to(self.device)
-        g = torch.Generator().manual_seed(1234)
+        g = torch.Generator().manual_seed(VAL_LOSS_SEED)
         t = torch.randint(0, c.timesteps, (len(x0),), generator=g).to(self.device)
         noise = torch.randn(x0.shape, generator=g).to(self.device)
         y = None
@@ -411,7 +395,7 @@ class DiffusionRecipe(Recipe):
     def evaluate(self) -> dict[str, float]:
         self.load_data_once()
         c = self.config
-        opts = DiffusionSample(n=c.eval_samples, seed=0, sampler="ddim", steps=c.eval_steps, eta=1.0,
+        opts = DiffusionSample(n=c.eval_samples, seed=EVAL_SEED, sampler="ddim", steps=c.eval_steps, eta=1.0,
                                guidance_scale=c.eval_guidance, strip=0)
-        return {"val_loss": self.val_loss(), **self.quality(opts)}
+        return {"val_loss": self.val_loss(), **self.sample_quality(opts)}
 

@@ -68,6 +68,9 @@ class GPTTrainConfig(TrainConfig):
     eval_every: int = 250
     save_every: int = 500
     early_stop_metric: str = "val_loss"
+    bounds = {"layer_norm_eps": "(0, 1)"}
+    path_keys = ("data", "tokenizer_files")
+    resume_keys = TrainConfig.resume_keys + ("eval_tokens", "novelty_samples", "novelty_tokens", "compile")
 
     def check(self) -> None:
         problems = [

@@ -76,6 +76,8 @@ class CurveConfig(TrainConfig):
     eval_samples: int = 2000   # generated points scored per evaluation
     coverage_bins: int = 50    # equal-width x bins for x_coverage
     threads: int = 1
+    bounds = {"x_min": "(-inf, inf)", "x_max": "(-inf, inf)", "n_train": "[1, inf)", "latent_dim": "[1, inf)",
+              "hidden": "[1, inf)", "eval_samples": "[1, inf)", "coverage_bins": "[1, inf)"}
 
     def check(self) -> None:
         if not self.x_max > self.x_min:
@@ -193,11 +195,14 @@ def load_points(path: Path) -> np.ndarray:
         if not parts:
             continue
         try:
-            rows.append([float(parts[0]), float(parts[1])])
+            row = [float(parts[0]), float(parts[1])]
         except (ValueError, IndexError):
             if i == 0:
                 continue  # header
             raise DataError(f"{path}: line {i + 1} is not two numbers: {line[:60]!r}") from None
+        if not all(np.isfinite(np.float32(v)) for v in row):  # inf/nan would diverge the first step
+            raise DataError(f"{path}: line {i + 1} holds a non-finite number: {line[:60]!r}")
+        rows.append(row)
     if len(rows) < 10:
         raise DataError(f"{path}: need at least 10 (x, y) points, found {len(rows)}")
     return np.asarray(rows, dtype=np.float32)
@@ -225,6 +230,8 @@ class PatternConfig(TrainConfig):
     early_stop_mode: str = "max"
     eval_samples: int = 4000   # generated integers scored per evaluation
     threads: int = 1
+    bounds = {"multiple": "[1, inf)", "high": "[1, 1000000]", "n_train": "[1, inf)", "latent_dim": "[1, inf)",
+              "hidden": "[1, inf)", "pack": "[1, inf)", "gumbel_tau": "(0, inf)", "eval_samples": "[1, inf)"}
 
     def check(self) -> None:
         if self.multiple < 1 or self.high <= self.low or self.low < 0:
@@ -334,11 +341,13 @@ def load_integers(path: Path, high: int) -> np.ndarray:
 
     tokens = read_text(path).text.replace(",", " ").split()
     try:
-        nums = np.asarray([int(t) for t in tokens], dtype=np.int64)
+        ints = [int(t) for t in tokens]
     except ValueError as e:
         raise DataError(f"{path}: expected integers, {e}") from None
-    if len(nums) < 10:
-        raise DataError(f"{path}: need at least 10 integers, found {len(nums)}")
-    if nums.min() < 0 or nums.max() >= high:
-        raise DataError(f"{path}: integers must lie in [0, {high}) (set high=... to widen)")
-    return nums
+    if len(ints) < 10:
+        raise DataError(f"{path}: need at least 10 integers, found {len(ints)}")
+    outside = next((v for v in ints if not 0 <= v < high), None)
+    if outside is not None:
+        raise DataError(f"{path}: integers must lie in [0, {high}), found {str(outside)[:30]} "
+                        "(set high=... to widen)")
+    return np.asarray(ints, dtype=np.int64)

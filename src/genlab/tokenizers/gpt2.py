@@ -54,6 +54,8 @@ class GPT2Tokenizer(Tokenizer):
     def __init__(self, vocab: dict[str, int], merges: Sequence[tuple[str, str]]):
         if not isinstance(vocab, dict) or not all(isinstance(k, str) and isinstance(v, int) for k, v in vocab.items()):
             raise ValueError("vocab must map strings to ints")
+        if not vocab or min(vocab.values()) < 0 or len(set(vocab.values())) != len(vocab):
+            raise ValueError("vocab must give each token its own non-negative id")
         self.vocab = dict(vocab)
         self.merges = [tuple(m) for m in merges]
         if any(len(m) != 2 or not all(isinstance(s, str) for s in m) for m in self.merges):

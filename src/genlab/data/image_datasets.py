@@ -1,4 +1,5 @@
-"""Image datasets for the image recipes (autoencoders, VAE, GANs, diffusion), one helper.
+"""Image datasets for the image recipes (classifier, autoencoders, VAE, GANs, diffusion) and
+the metrics' feature networks: one loader.
 
 `load_image_dataset(config)` reads these config keys (a recipe's Config declares the ones
 it uses; missing keys take the defaults below):
@@ -29,12 +30,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
+from .images import load_image_folder, resize, set_channels, to_tensor
 
 DATASETS = ("faces", "digits", "mnist", "fashion-mnist")
-_REPO = Path(__file__).resolve().parents[3]
+DEFAULT_FACES = 6000        # faces rendered (train + held-out) when n_train is 0
+_REPO = Path(__file__).resolve().parents[3]  # the project root (src/genlab/data/ -> ../../..)
 
 
 @dataclass
@@ -69,7 +71,7 @@ class ImageData:
 def find_mnist() -> Path | None:
     """The shared MNIST folder (../shared/data/images/mnist from the project root or the
     working directory) when it holds an IDX pair, else None."""
-    from ..data.idx import find_idx_pair
+    from .idx import find_idx_pair
 
     for base in (Path.cwd().parent, _REPO.parent):
         p = base / "shared" / "data" / "images" / "mnist"
@@ -81,40 +83,7 @@ def find_mnist() -> Path | None:
     return None
 
 
-def resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Float NCHW -> size x size: area averaging to shrink (no aliasing), bilinear to grow."""
-    if x.shape[-1] == size and x.shape[-2] == size:
-        return x
-    if size < x.shape[-1]:
-        return F.interpolate(x, size=(size, size), mode="area")
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-
-
-def set_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
-    """Grey -> RGB by repeating, RGB -> grey by luminance (ITU-R 601 weights)."""
-    if x.shape[1] == channels:
-        return x
-    if channels == 3 and x.shape[1] == 1:
-        return x.repeat(1, 3, 1, 1)
-    if channels == 1 and x.shape[1] == 3:
-        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x * w).sum(1, keepdim=True)
-    raise DataError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
-
-
-def _unit_to_signed(x: torch.Tensor) -> torch.Tensor:
-    return x.mul(2.0).sub(1.0).clamp(-1.0, 1.0)
-
-
-def _uint8_to_tensor(a: np.ndarray) -> torch.Tensor:
-    """uint8 (N,H,W) or (N,H,W,C) -> float (N,C,H,W) in [-1, 1]."""
-    a = np.asarray(a)
-    if a.ndim == 3:
-        a = a[..., None]
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0).contiguous()
-
-
-def _n_val(n: int, fraction: float) -> int:
+def n_held_out(n: int, fraction: float) -> int:
     if n < 2:
         raise DataError(f"need at least 2 images to hold some out, found {n}")
     return min(n - 1, max(1, int(round(n * fraction))))
@@ -122,24 +91,25 @@ def _n_val(n: int, fraction: float) -> int:
 
 def load_faces_tensors(n: int, size: int, channels: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n procedural faces of `seed` at `size`: (images [-1,1] NCHW, attributes (N, A))."""
-    from ..data.faces import load_faces
+    from .faces import load_faces
 
     images, attrs = load_faces(n, size=size, seed=seed)
-    return set_channels(_uint8_to_tensor(images), channels), torch.from_numpy(attrs).long()
+    return set_channels(to_tensor(images), channels), torch.from_numpy(attrs).long()
 
 
 def load_digits_tensors(size: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """sklearn's 1,797 8x8 digits upscaled to `size`: (images [-1,1] NCHW, labels)."""
-    from ..data.digits import load_digits
+    from .digits import load_digits
 
     images, labels = load_digits(size)
-    return set_channels(_unit_to_signed(torch.from_numpy(images)), channels), torch.from_numpy(labels)
+    signed = torch.from_numpy(images).mul(2.0).sub(1.0).clamp(-1.0, 1.0)   # load_digits gives [0, 1]
+    return set_channels(signed, channels), torch.from_numpy(labels)
 
 
 def load_idx_tensors(path: str | Path, size: int, channels: int
                      ) -> list[tuple[torch.Tensor, torch.Tensor, Path]]:
     """Every IDX images/labels pair at `path` (train-* first, then t10k-*), resized."""
-    from ..data.idx import find_idx_pair, load_idx_dataset
+    from .idx import find_idx_pair, load_idx_dataset
 
     pairs = find_idx_pair(path)
     if not pairs:
@@ -147,34 +117,34 @@ def load_idx_tensors(path: str | Path, size: int, channels: int
     out = []
     for img_path, lab_path in pairs[:2]:
         images, labels = load_idx_dataset(img_path, lab_path)
-        x = set_channels(resize(_uint8_to_tensor(images), size), channels)
+        x = set_channels(resize(to_tensor(images), size), channels)
         out.append((x, torch.from_numpy(labels), img_path))
     return out
 
 
-def _is_idx(path: Path) -> bool:
-    from ..data.idx import find_idx_pair
+def is_idx(path: Path) -> bool:
+    from .idx import find_idx_pair
 
     if path.is_file():
         return bool(find_idx_pair(path))
     return path.is_dir() and bool(find_idx_pair(path))
 
 
-def _idx_split(path: Path, size: int, channels: int, val_fraction: float
+def idx_split(path: Path, size: int, channels: int, val_fraction: float
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, str]:
     sets = load_idx_tensors(path, size, channels)
     if len(sets) >= 2 and sets[0][2].name.lower().startswith("train"):
         (xt, yt, pt), (xv, yv, pv) = sets[0], sets[1]
         return xt, xv, yt, yv, f"{pt.name} / {pv.name}"
     x, y, p = sets[0]
-    k = _n_val(len(x), val_fraction)
+    k = n_held_out(len(x), val_fraction)
     return x[:-k], x[-k:], y[:-k], y[-k:], f"{p.name} (first {len(x) - k} / last {k})"
 
 
-def _permuted_split(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int
+def permuted_split(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    k = _n_val(len(x), val_fraction)
+    k = n_held_out(len(x), val_fraction)
     val, train = perm[:k], perm[k:]
     return x[train], x[val], y[train], y[val]
 
@@ -199,31 +169,30 @@ def load_image_dataset(config: Any) -> ImageData:
         path = Path(data)
         if not path.exists():
             raise DataError(f"data path not found: {path}")
-        if _is_idx(path):
-            xt, xv, yt, yv, source = _idx_split(path, size, channels, val_fraction)
+        if is_idx(path):
+            xt, xv, yt, yv, source = idx_split(path, size, channels, val_fraction)
             names = [str(i) for i in range(int(max(yt.max(), yv.max())) + 1)]
             return ImageData(xt, xv, yt, yv, names, str(path), source=f"IDX {source}")
-        from ..data.images import load_image_folder
-
+    
         folder = load_image_folder(path, size=size, channels=channels, max_images=n_train or None)
         if folder.skipped:
             print(f"genlab: skipped {folder.skipped} unreadable image file(s) in {path}", file=sys.stderr)
-        x, y = _uint8_to_tensor(folder.images), torch.from_numpy(folder.labels)
-        xt, xv, yt, yv = _permuted_split(x, y, val_fraction, seed)
+        x, y = to_tensor(folder.images), torch.from_numpy(folder.labels)
+        xt, xv, yt, yv = permuted_split(x, y, val_fraction, seed)
         return ImageData(xt, xv, yt, yv, [n or "images" for n in folder.class_names], str(path),
                          skipped=folder.skipped, source=f"{len(x)} images from {path}")
 
     if dataset == "faces":
-        from ..data.faces import ATTRIBUTES
+        from .faces import ATTRIBUTES
 
-        n = n_train or 6000
+        n = n_train or DEFAULT_FACES
         x, y = load_faces_tensors(n, size, channels)
-        k = _n_val(n, val_fraction)
+        k = n_held_out(n, val_fraction)
         return ImageData(x[:-k], x[-k:], y[:-k], y[-k:], list(ATTRIBUTES), "faces",
                          source=f"{n} procedural faces (seed 0), last {k} held out", multi_label=True)
     if dataset == "digits":
         x, y = load_digits_tensors(size, channels)
-        xt, xv, yt, yv = _permuted_split(x, y, val_fraction, seed)
+        xt, xv, yt, yv = permuted_split(x, y, val_fraction, seed)
         return ImageData(xt, xv, yt, yv, [str(i) for i in range(10)], "digits",
                          source=f"sklearn digits 8x8 -> {size}x{size}")
     if dataset in ("mnist", "fashion-mnist"):
@@ -231,12 +200,12 @@ def load_image_dataset(config: Any) -> ImageData:
             folder = find_mnist()
             hint = "expected ../shared/data/images/mnist; or pass --data DIR with IDX files"
         else:
-            from ..data.idx import find_fashion_mnist
+            from .idx import find_fashion_mnist
 
             folder = find_fashion_mnist()
             hint = "install Debian's dataset-fashion-mnist or pass --data DIR with its IDX files"
         if folder is None:
             raise DataError(f"{dataset} not found ({hint})")
-        xt, xv, yt, yv, source = _idx_split(folder, size, channels, val_fraction)
+        xt, xv, yt, yv, source = idx_split(folder, size, channels, val_fraction)
         return ImageData(xt, xv, yt, yv, [str(i) for i in range(10)], dataset, source=f"{dataset} {source}")
     raise ConfigError(f"invalid config: dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
