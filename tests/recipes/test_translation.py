@@ -126,3 +126,17 @@ def test_cli_sample_and_bad_input(run, capsys, tmp_path):
     assert cli(["sample", str(run.path), "--set", f"input={tmp_path / 'missing.en'}"]) == 1
     with pytest.raises(ConfigError):
         run.sample(text="x", input="y")
+
+
+def test_book_preset_is_the_books_model_and_schedule():
+    from genlab.api import build_config
+    from genlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    c = build_config(TranslationRecipe, "book")
+    assert (c.n_enc, c.n_dec, c.d_model, c.n_head, c.d_ff) == (6, 6, 256, 8, 1024)
+    assert (c.optimizer, c.beta1, c.beta2, c.adam_eps, c.lr_schedule, c.warmup_steps, c.label_smoothing) == \
+        ("adam", 0.9, 0.98, 1e-9, "noam", 2000, 0.1)
+    model = Seq2Seq(Seq2SeqConfig(src_vocab=300, tgt_vocab=300, d_model=c.d_model, n_head=c.n_head, n_enc=c.n_enc,
+                                  n_dec=c.n_dec, d_ff=c.d_ff, norm_first=c.norm_first, shared_embeddings=True))
+    assert len(model.encoder) == len(model.decoder) == 6
+    assert model(torch.randint(3, 300, (2, 7)), torch.randint(3, 300, (2, 5))).shape == (2, 5, 300)
