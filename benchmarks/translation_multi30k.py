@@ -19,6 +19,7 @@ from __future__ import annotations
 import _thread
 import argparse
 import json
+import signal
 import threading
 import time
 from pathlib import Path
@@ -58,6 +59,9 @@ def main() -> None:
     out = Path(args.out)
     # The budget interrupts training (KeyboardInterrupt); the checkpoints of every chunk and the
     # best one by val BLEU are on disk by then.
+    # A background job of a non-interactive shell starts with SIGINT ignored; the budget timer
+    # interrupts through SIGINT, so restore Python's handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.time()
     if not args.eval_only:
         timer = threading.Timer(args.minutes * 60, _thread.interrupt_main)
@@ -68,12 +72,14 @@ def main() -> None:
             pass
         timer.cancel()
     rows = genlab.api.RunDir(out).read_metrics()
-    train_seconds = max(r.get("time", 0) for r in rows) if args.eval_only else time.time() - start
     steps = max(r["step"] for r in rows if r.get("kind") == "train")
     for r in rows:
         if r.get("kind") == "eval":
             print(json.dumps(r), flush=True)
     best_step = json.loads((out / "best" / "metrics.json").read_text())["step"]
+    # --eval-only: the trainer's clock at the best checkpoint (setup before step 1 not included)
+    train_seconds = (max(r["time"] for r in rows if r.get("kind") == "train" and r["step"] <= best_step)
+                     if args.eval_only else time.time() - start)
     result = {"train_minutes": round(train_seconds / 60, 2), "steps_logged": steps, "best_step": best_step,
               "threads": args.threads, "config": overrides}
     run = genlab.load(out)  # the best checkpoint by val BLEU
