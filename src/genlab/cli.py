@@ -1,4 +1,5 @@
-"""The `genlab` command: list | keys | train | sample | eval | info | import (a thin layer over genlab.api).
+"""The `genlab` command: list | keys | train | sample | eval | info | import | serve | agent (a thin layer
+over genlab.api, genlab.serve and genlab.agent).
 
 torch and the recipes are imported only by the commands that need them, so `genlab --help`,
 `--version`, `list` and `keys` answer at once.
@@ -96,7 +97,59 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("kind", choices=["gpt2"], help="checkpoint family")
     m.add_argument("src", help="checkpoint folder (Hugging Face layout: config.json, weights, tokenizer files)")
     m.add_argument("--out", help="run directory to create (default: runs/<folder name>)")
+
+    v = sub.add_parser("serve", help="serve runs behind an OpenAI-compatible API and a web page")
+    v.add_argument("runs", nargs="+", metavar="RUN", help="run directory, or NAME=RUN to choose the model id")
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on the API")
+    v.add_argument("--max-batch", type=int, default=16, help="sequences decoded together per text model (1 = off)")
+    v.add_argument("--max-queue", type=int, default=64, help="waiting sequences per model before 429")
+    v.add_argument("--max-tokens", type=int, default=1024, help="cap on max_tokens per request")
+    v.add_argument("--max-n", type=int, default=8, help="cap on n per request")
+    v.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
+    v.add_argument("--device", default="auto")
+
+    a = sub.add_parser("agent", help="answer a question with a ReAct agent over an OpenAI-compatible endpoint")
+    a.add_argument("question")
+    a.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="the endpoint (genlab serve's or another)")
+    a.add_argument("--model", required=True, help="the chat model's id")
+    a.add_argument("--api-key", help="bearer key for the endpoint")
+    a.add_argument("--corpus", help="text file or folder the search tool indexes (default: genlab's embedded text)")
+    a.add_argument("--image-model", help="a genlab image model id: adds the draw tool")
+    a.add_argument("--text-model", help="a genlab text model id: adds the write tool")
+    a.add_argument("--out", default="agent-images", help="folder for drawn images")
+    a.add_argument("--max-iterations", type=int, default=6)
     return p
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import serve_runs
+    from .serve.app import Limits
+
+    for name, value in (("--port", args.port), ("--max-batch", args.max_batch), ("--max-queue", args.max_queue),
+                        ("--max-tokens", args.max_tokens), ("--max-n", args.max_n)):
+        if value < 1 or (name == "--port" and value > 65535):
+            raise GenlabError(f"{name} must be a positive number (a port <= 65535), got {value}")
+    if not args.timeout > 0:
+        raise GenlabError(f"--timeout must be > 0, got {args.timeout}")
+    limits = Limits(max_tokens=args.max_tokens, max_n=args.max_n, request_timeout=args.timeout,
+                    max_batch=args.max_batch, max_queue=args.max_queue)
+    serve_runs(args.runs, host=args.host, port=args.port, api_key=args.api_key, limits=limits, device=args.device)
+    return 0
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from .agent import Agent, ChatClient, default_tools
+
+    if args.max_iterations < 1:
+        raise GenlabError(f"--max-iterations must be >= 1, got {args.max_iterations}")
+    client = ChatClient(args.base_url, args.model, api_key=args.api_key)
+    tools = default_tools(client, corpus=args.corpus, image_model=args.image_model, text_model=args.text_model,
+                          out_dir=args.out)
+    result = Agent(client, tools, max_iterations=args.max_iterations).run(args.question)
+    print(result.transcript())
+    return 0 if result.answer is not None else 3
 
 
 def _keys_text(recipe: str) -> str:
@@ -228,6 +281,10 @@ def run_command(args: argparse.Namespace) -> int:
         info = api.load(args.run).info()
         print(json.dumps(info, indent=1, default=str) if args.json else _info_text(info))
         return 0
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "agent":
+        return _agent(args)
     return 2
 
 

@@ -245,6 +245,61 @@ class Translations(Output):
 
 
 @dataclass
+class Midi(Output):
+    """n pieces of music as Standard MIDI File bytes, with what a player or a server needs to
+    know about them. `rolls` (optional) are the boolean piano rolls (n, tracks, steps, pitches)
+    the pieces came from; without them the pictures are drawn from the MIDI itself.
+
+    to_files writes per piece `<name>-NN.mid`, a piano-roll `<name>-NN.png` and, when FluidSynth
+    and a General MIDI SoundFont are installed, `<name>-NN.wav` (otherwise one line on stderr
+    says why there is no audio)."""
+
+    kind: ClassVar[str] = "midi"
+    midis: list[bytes]
+    rolls: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # tempo, steps_per_beat, lowest, programs, ...
+    name: str = "sample"
+    audio: bool = True          # try to render WAV
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        import sys
+
+        from .data.midi import parse_midi, piano_roll, render_wav, save_piano_roll
+        from .engine.io import write_bytes
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths: list[Path] = []
+        spb = int(self.metadata.get("steps_per_beat", 4))
+        lowest = int(self.metadata.get("lowest", 24))
+        wav_error = None if self.audio else "audio off"
+        for i, data in enumerate(self.midis, 1):
+            mid = out / f"{self.name}-{i:02d}.mid"
+            write_bytes(mid, data)
+            if self.rolls is not None:
+                roll = self.rolls[i - 1]
+            else:
+                roll, lowest = piano_roll(parse_midi(data), spb, lowest=0, n_pitches=128), 0
+            png = save_piano_roll(roll, out / f"{self.name}-{i:02d}.png", 4 * spb, lowest,
+                                  self.metadata.get("track_names"), title=mid.name)
+            paths += [mid, png]
+            if wav_error is None:
+                try:
+                    paths.append(render_wav(mid, out / f"{self.name}-{i:02d}.wav"))
+                except FileNotFoundError as e:
+                    wav_error = str(e)
+                    print(f"genlab: {e}", file=sys.stderr)
+        return paths
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "metadata": self.metadata,
+                "midi_base64": [base64.b64encode(m).decode() for m in self.midis]}
+
+    def summary(self) -> str:
+        return f"{len(self.midis)} MIDI file(s)"
+
+
+@dataclass
 class Bundle(Output):
     """Several named outputs from one call (e.g. samples plus a denoising strip)."""
 
@@ -261,4 +316,4 @@ class Bundle(Output):
         return "; ".join(f"{k}: {v.summary()}" for k, v in self.parts.items())
 
 
-__all__ = ["Output", "Texts", "Images", "Points", "Translations", "Bundle"]
+__all__ = ["Output", "Texts", "Images", "Points", "Translations", "Midi", "Bundle"]

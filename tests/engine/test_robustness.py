@@ -40,8 +40,8 @@ def test_divergence_never_saves_non_finite_weights(tmp_path):
     saved = RunDir(out).load_state()["step"]
     assert f"the last good checkpoint is step {saved} in" in str(e.value)
     assert _finite(out / "model.safetensors")
-    points = genlab.load(out).sample(n=20)
-    assert torch.isfinite(torch.as_tensor(points)).all()
+    points = genlab.load(out).sample(n=20).values
+    assert points.shape == (20, 2) and torch.isfinite(torch.as_tensor(points)).all()
 
 
 def test_divergence_without_a_checkpoint_says_so(tmp_path):

@@ -24,23 +24,27 @@ def diffusion_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l2", h
     raise ConfigError(f"unknown loss '{kind}' (use {', '.join(LOSSES)})")
 
 
-def drop_labels(y: torch.Tensor, p_uncond: float, null_class: int, generator: torch.Generator) -> torch.Tensor:
-    """Replace each label by the null class with probability p_uncond (trains the unconditional
-    model of classifier-free guidance inside the conditional one)."""
-    drop = torch.rand(y.shape[0], generator=generator) < p_uncond
-    return torch.where(drop.to(y.device), torch.full_like(y, null_class), y)
+def drop_labels(y: torch.Tensor, p_uncond: float, null: int | torch.Tensor, generator: torch.Generator
+                ) -> torch.Tensor:
+    """Replace each label (or condition row) by the null class (or null condition) with probability
+    p_uncond (trains the unconditional model of classifier-free guidance inside the conditional one)."""
+    drop = (torch.rand(y.shape[0], generator=generator) < p_uncond).to(y.device)
+    if isinstance(null, int):
+        return torch.where(drop, torch.full_like(y, null), y)
+    return torch.where(drop.view(-1, *[1] * (y.ndim - 1)), null.to(y), y)
 
 
-def guided(model: nn.Module, y: torch.Tensor | None, scale: float, null_class: int
+def guided(model: nn.Module, y: torch.Tensor | None, scale: float, null: int | torch.Tensor
            ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """model_fn(x, t) with classifier-free guidance (Ho & Salimans 2022):
     out = uncond + scale * (cond - uncond); scale 1 is the conditional model, 0 the unconditional.
+    `null` is the null class (labels y) or the null condition itself (e.g. zero text embeddings).
     Conditional and unconditional outputs come from one batched forward."""
     if y is None:
         return lambda x, t: model(x, t)
     if scale == 1.0:
         return lambda x, t: model(x, t, y)
-    null = torch.full_like(y, null_class)
+    null = torch.full_like(y, null) if isinstance(null, int) else null.to(y).expand_as(y)
     if scale == 0.0:
         return lambda x, t: model(x, t, null)
 

@@ -16,6 +16,10 @@ The forward pass takes an optional key/value cache for fast generation:
 
 A cache is a tuple with one (key, value) pair per layer, each (B, n_head, T_past, head_dim);
 positions of new tokens start after the cached ones.
+
+Rows of different lengths can share one batch by left-padding (the server's batcher does):
+`pad` (B,) says how many slots at the start of each row, cache included, are padding. Those
+slots are never attended to, and a row's real tokens keep positions 0, 1, ... as if alone.
 """
 from __future__ import annotations
 
@@ -57,8 +61,8 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.resid_dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_dim)
@@ -67,8 +71,8 @@ class CausalSelfAttention(nn.Module):
             k = torch.cat([past[0].to(k.dtype), k], dim=2)
             v = torch.cat([past[1].to(v.dtype), v], dim=2)
         t_all = k.shape[2]
-        mask, causal = None, True
-        if t_all != T:
+        causal = mask is None
+        if mask is None and t_all != T:
             causal = False
             if T > 1:  # new tokens see every cached token and the new ones up to themselves
                 mask = torch.ones(T, t_all, dtype=torch.bool, device=x.device).tril(diagonal=t_all - T)
@@ -100,9 +104,9 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        a, kv = self.attn(self.ln_1(x), past)
+    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        a, kv = self.attn(self.ln_1(x), past, mask)
         x = x + a
         return x + self.mlp(self.ln_2(x)), kv
 
@@ -144,21 +148,33 @@ class GPT(nn.Module):
         return n - self.wpe.weight.numel() if non_embedding else n
 
     def forward(self, idx: torch.Tensor, past_kv: KVCache | None = None, use_cache: bool = False,
-                last_only: bool = False) -> torch.Tensor | tuple[torch.Tensor, KVCache]:
+                last_only: bool = False, pad: torch.Tensor | None = None
+                ) -> torch.Tensor | tuple[torch.Tensor, KVCache]:
         """idx: (B, T) token ids -> logits (B, T, vocab), and the new cache when use_cache.
 
         last_only=True computes logits for the last position only (B, 1, vocab): generation
         needs no more, and the vocabulary projection is the largest matmul of a small model.
+        pad: (B,) left-padding slots per row (see the module docstring), or None.
         """
         B, T = idx.shape
         past_len = past_kv[0][0].shape[2] if past_kv else 0
-        if past_len + T > self.config.block_size:
-            raise ValueError(f"sequence of {past_len + T} tokens exceeds block_size {self.config.block_size}")
+        longest = past_len + T - (int(pad.min()) if pad is not None else 0)
+        if longest > self.config.block_size:
+            raise ValueError(f"sequence of {longest} tokens exceeds block_size {self.config.block_size}")
         pos = torch.arange(past_len, past_len + T, device=idx.device)
+        mask = None
+        if pad is not None:
+            key = torch.arange(past_len + T, device=idx.device)
+            # attend to real keys up to oneself; a padding slot attends to itself only, so no
+            # row of the softmax is empty (an empty row would put NaN into the cache)
+            mask = ((key[None, :] <= pos[:, None]) & (key[None, None, :] >= pad[:, None, None])) \
+                | (key[None, :] == pos[:, None])
+            mask = mask[:, None]                                   # (B, 1, T, T_all)
+            pos = (pos[None, :] - pad[:, None]).clamp(min=0)       # (B, T) positions as if unpadded
         x = self.drop(self.wte(idx) + self.wpe(pos))
         new_kv = []
         for i, block in enumerate(self.h):
-            x, kv = block(x, past_kv[i] if past_kv else None)
+            x, kv = block(x, past_kv[i] if past_kv else None, mask)
             new_kv.append(kv)
         if last_only:
             x = x[:, -1:]

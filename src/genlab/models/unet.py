@@ -1,7 +1,7 @@
 """An attention U-Net for diffusion models (Ho et al. 2020; Nichol & Dhariwal 2021).
 
 A pure nn.Module: it maps (noisy images x_t, integer timesteps t, optional class labels y)
-to a tensor shaped like x_t. It knows nothing of noise schedules or of what the output
+to a tensor shaped like x_t; or, instead of labels, text embeddings (N, text_dim). It knows nothing of noise schedules or of what the output
 means (noise, x_0 or velocity); that is the business of genlab.diffusion.
 
 Layout, top to bottom:
@@ -14,7 +14,9 @@ Layout, top to bottom:
                   down, then nearest-neighbour upsample + conv to the previous width
   conv_out        GroupNorm -> SiLU -> conv to out_channels (zero-initialised)
 The class embedding has one extra row, index `num_classes`, the "null" class used for
-classifier-free guidance (Ho & Salimans 2022).
+classifier-free guidance (Ho & Salimans 2022). Text conditioning (`text_dim` > 0) adds an MLP of
+a pooled text embedding (e.g. CLIP's, unit length) to the time embedding; the zero vector is the
+"null" text.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class UNetConfig:
     groups: int = 8                         # GroupNorm groups (capped by the channel count)
     dropout: float = 0.0
     num_classes: int = 0                    # 0 = unconditional; else labels 0..num_classes-1 (+ null)
+    text_dim: int = 0                       # > 0: conditioned on pooled text embeddings of this size
     time_dim: int = 0                       # 0 = 4 * channels[0]
 
     def __post_init__(self) -> None:
@@ -158,6 +161,10 @@ class UNet(nn.Module):
         tdim = cfg.time_dim or 4 * ch0
         self.time_mlp = nn.Sequential(nn.Linear(ch0, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
         self.class_emb = nn.Embedding(cfg.num_classes + 1, tdim) if cfg.num_classes > 0 else None
+        self.text_emb = nn.Sequential(nn.Linear(cfg.text_dim, tdim), nn.SiLU(), nn.Linear(tdim, tdim)) \
+            if cfg.text_dim > 0 else None
+        if self.class_emb is not None and self.text_emb is not None:
+            raise ValueError("a U-Net is conditioned on class labels or on text, not both")
         self.conv_in = nn.Conv2d(cfg.in_channels, ch0, 3, padding=1)
 
         res = [cfg.image_size // 2 ** i for i in range(n_levels)]
@@ -177,7 +184,8 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """x: (N, C, H, W); t: (N,) or scalar timesteps; y: (N,) labels in [0, num_classes]
-        where num_classes means "no label" (None = all unlabelled)."""
+        where num_classes means "no label", or for text models (N, text_dim) text embeddings where
+        zero rows mean "no text" (None = all unconditioned)."""
         t = torch.as_tensor(t, device=x.device)
         t = t.reshape(1).expand(x.shape[0]) if t.numel() == 1 else t
         emb = self.time_mlp(timestep_embedding(t, self.cfg.channels[0]).to(x.dtype))
@@ -185,8 +193,12 @@ class UNet(nn.Module):
             if y is None:
                 y = torch.full((x.shape[0],), self.cfg.null_class, dtype=torch.long, device=x.device)
             emb = emb + self.class_emb(y)
+        elif self.text_emb is not None:
+            if y is None:
+                y = torch.zeros(x.shape[0], self.cfg.text_dim, device=x.device)
+            emb = emb + self.text_emb(y.to(emb.dtype))
         elif y is not None:
-            raise ValueError("this U-Net is unconditional (num_classes=0) but labels were given")
+            raise ValueError("this U-Net is unconditional (num_classes=0, text_dim=0) but a condition was given")
 
         h = self.conv_in(x)
         skips = []

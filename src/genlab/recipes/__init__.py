@@ -35,6 +35,11 @@ REGISTRY: dict[str, RecipeEntry] = {
         "toy_gans:PatternGANRecipe",
         "GAN that learns integers with a pattern as one-hot vectors; metrics: valid share, coverage",
         "multiples of 5 in 0-99, one-hot (or a file of integers)"),
+    "clip": RecipeEntry(
+        "clip:CLIPRecipe",
+        "CLIP-style dual encoder (image CNN + text Transformer over BPE), contrastive with a learned "
+        "temperature; zero-shot attribute accuracy, retrieval recall@1/@5",
+        "procedural 16x16 faces with captions written from their parameters (or a captioned image folder)"),
     "diffusion": RecipeEntry(
         "diffusion:DiffusionRecipe",
         "Denoising diffusion (DDPM/DDIM, attention U-Net, EMA, classifier-free guidance); FID/KID",
@@ -77,6 +82,16 @@ REGISTRY: dict[str, RecipeEntry] = {
         "translation:TranslationRecipe",
         "encoder-decoder Transformer translation; metrics: sacreBLEU, chrF (greedy + beam), val loss, perplexity",
         "procedural English-French scene descriptions (--data: a folder like Multi30k's, NAME.en + NAME.fr, a TSV)"),
+    "musegan": RecipeEntry(
+        "musegan:MuseGANRecipe",
+        "MuseGAN: multi-track piano rolls from a WGAN-GP (chords/style/melody/groove latents); metrics: "
+        "empty bars, pitch classes, qualified notes, tonal distance, MIDI parse rates",
+        "Bach's four-part chorales from music21's corpus (a JSB .json or a MIDI folder with --data)"),
+    "music-transformer": RecipeEntry(
+        "music_transformer:MusicTransformerRecipe",
+        "Music Transformer: decoder-only Transformer over MIDI performance events (390 tokens); continues a "
+        "prompt MIDI; metrics: NLL per event vs unigram and untrained, musical statistics, parse rates",
+        "Bach's chorales from music21's corpus played as events (a JSB .json or a MIDI folder with --data)"),
 }
 
 

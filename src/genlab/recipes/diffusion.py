@@ -9,6 +9,17 @@ sampling. Conditional models (`conditional=true`) see a label embedding; with pr
 `p_uncond` the label is replaced by a "null" class, so one network is both the conditional
 and the unconditional model that classifier-free guidance mixes at sampling time.
 
+Text-conditional models (`text_encoder=CLIP_RUN`, procedural faces): each face is captioned
+(data/captions.py, `captions_per_image` phrasings, one drawn per step) and the U-Net sees the
+caption's pooled CLIP text embedding (the normalised joint-space vector at <eos>; no
+cross-attention), replaced by the zero vector with probability `p_uncond` for guidance. The
+CLIP model and its tokenizer are copied into the run directory (clip.json, clip.safetensors,
+tokenizer.json), so the run loads without the clip run. `genlab sample RUN --set prompt="a blond
+person with glasses" --set guidance_scale=3`; the byte-level BPE encodes any word (words the
+captions never used get pieces the model was not trained on: they change little). Evaluation
+adds prompt-following (the attribute judge on images asked for each glasses x blond x smiling
+combination) and the CLIP score.
+
 Sampling: `sampler=ddpm` (ancestral, all T steps by default) or `sampler=ddim` (any number of
 `steps`, `eta` 0 = deterministic, 1 = stochastic as in the book), `guidance_scale` for
 conditional models. Pictures: sample grid, the reverse process (x_t along the sampling
@@ -21,6 +32,7 @@ sampling runs the requested number of steps with the given seed.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -28,8 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+
+from ..data.captions import face_captions, prompt_for
+from ..data.faces import ATTRIBUTES
 
 from ..data.image_datasets import ImageData
 from ..diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, guided, sample_loop
@@ -39,7 +55,9 @@ from ..diffusion.training import LOSSES
 from ..engine.config import TrainConfig
 from ..engine.io import write_text
 from ..errors import ConfigError, DataError
+from ..models.clip import CLIP, clip_score, embed_texts, load_clip, load_clip_run, save_clip
 from ..models.unet import UNet, UNetConfig
+from ..tokenizers import Tokenizer
 from ..outputs import Bundle
 from .base import SampleOptions
 from .image_base import ImageRecipe
@@ -76,7 +94,11 @@ class DiffusionConfig(TrainConfig):
     # conditioning (classifier-free guidance)
     conditional: bool = False         # learn p(x | label) for classifier-free guidance
     attribute: str = "glasses"        # faces: the attribute to condition on; other data: class labels
-    p_uncond: float = 0.1             # label dropout during training
+    p_uncond: float = 0.1             # label (or text) dropout during training
+    text_encoder: str = ""            # a trained clip run: condition on captions through its text encoder
+                                      # (pooled embedding; faces only; copied into this run)
+    captions_per_image: int = 4       # text conditioning: caption phrasings per face (one drawn per step)
+    eval_prompt_samples: int = 8      # text conditioning: images per glasses x blond x smiling prompt (evaluate)
     # evaluation: FID/KID/precision/recall of DDIM samples vs held-out images
     eval_samples: int = 256           # DDIM samples scored at evaluation
     eval_steps: int = 50              # their DDIM steps
@@ -116,6 +138,11 @@ class DiffusionConfig(TrainConfig):
             raise ConfigError("invalid config: p_uncond must be in [0, 1)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError("invalid config: ema_decay must be in [0, 1)")
+        if self.text_encoder and self.conditional:
+            raise ConfigError("invalid config: text_encoder=... and conditional=true exclude each other "
+                              "(a text model is conditional already)")
+        if self.captions_per_image < 1 or self.eval_prompt_samples < 1:
+            raise ConfigError("invalid config: captions_per_image and eval_prompt_samples must be >= 1")
         if self.eval_samples < 4:
             raise ConfigError("invalid config: eval_samples must be >= 4")
         if not 1 <= self.eval_steps <= self.timesteps:
@@ -133,6 +160,8 @@ class DiffusionSample(SampleOptions):
     spacing: str = "trailing"         # trailing (starts at T-1) | leading | linspace
     guidance_scale: float = 3.0       # conditional models: 1 = conditional, 0 = unconditional
     label: str = ""                   # conditional models: class name or index; "" = cycle through all
+    prompt: str = ""                  # text models: what to draw; "" = a fresh phrasing of each
+                                      # glasses x blond x smiling combination in turn
     clip: bool = True                 # clip predicted x_0 to [-1, 1] at each step
     ema: bool = True                  # sample with the EMA weights
     strip: int = 8                    # columns of the forward / reverse process strips (0 = none)
@@ -171,6 +200,9 @@ class DiffusionRecipe(ImageRecipe):
         c = self.config
         self.schedule = NoiseSchedule(c.schedule, c.timesteps, c.beta_start, c.beta_end)
         self.class_names: list[str] = []
+        self.clip: CLIP | None = None           # text models: the frozen CLIP (text side conditions)
+        self.tokenizer: Tokenizer | None = None
+        self.train_text: torch.Tensor | None = None   # (captions_per_image, N train, D) caption embeddings
 
     # -- data -------------------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -179,7 +211,27 @@ class DiffusionRecipe(ImageRecipe):
         self.train_x, self.val_x = d.train, d.val
         if c.conditional:
             self.train_y, self.val_y, self.class_names = self._labels(d)
+        if c.text_encoder:
+            if d.domain != "faces":
+                raise ConfigError("text_encoder=... needs the procedural faces (their captions); no --data")
+            if self.clip is None:      # a new run; resumed and loaded runs read their own copy
+                self.clip, self.tokenizer = load_clip_run(c.text_encoder)
+            if self.clip.cfg.image_size != c.image_size or self.clip.cfg.channels != c.channels:
+                raise ConfigError(f"the clip run saw {self.clip.cfg.channels}x{self.clip.cfg.image_size}px images, "
+                                  f"this config says {c.channels}x{c.image_size}px")
         self.train_x_dev = self.train_x.to(self.device)
+
+    def caption_embeddings(self) -> torch.Tensor:
+        """(captions_per_image, N train, D): the pooled text embedding of each phrasing of each
+        training face (the faces are the first N of seed 0)."""
+        if self.train_text is None:
+            idx = np.arange(len(self.train_x))
+            self.train_text = torch.stack([self.embed(face_captions(idx, variant=v))
+                                           for v in range(self.config.captions_per_image)])
+        return self.train_text
+
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        return embed_texts(self.clip, self.tokenizer, texts)
 
     def _labels(self, d: ImageData) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         c = self.config
@@ -197,6 +249,8 @@ class DiffusionRecipe(ImageRecipe):
     def save_artifacts(self, run_dir: Path) -> None:
         write_text(Path(run_dir) / "classes.json", json.dumps({"class_names": self.class_names,
                                                                 "domain": getattr(self, "domain", "")}))
+        if self.clip is not None:
+            save_clip(run_dir, self.clip, self.tokenizer)
 
     def load_artifacts(self, run_dir: Path) -> None:
         path = Path(run_dir) / "classes.json"
@@ -205,6 +259,8 @@ class DiffusionRecipe(ImageRecipe):
             self.class_names = list(meta.get("class_names", []))
             if meta.get("domain"):
                 self.domain = meta["domain"]
+        if self.config.text_encoder:
+            self.clip, self.tokenizer = load_clip(run_dir)
 
     # -- model ------------------------------------------------------------------------------------
     def unet_config(self) -> UNetConfig:
@@ -212,7 +268,8 @@ class DiffusionRecipe(ImageRecipe):
         return UNetConfig(image_size=c.image_size, in_channels=c.channels, channels=tuple(c.unet_channels),
                           blocks=c.blocks, attention_resolutions=tuple(c.attention_resolutions),
                           head_channels=c.head_channels, groups=c.groups, dropout=c.dropout,
-                          num_classes=len(self.class_names) if c.conditional else 0)
+                          num_classes=len(self.class_names) if c.conditional else 0,
+                          text_dim=self.clip.cfg.embed_dim if c.text_encoder else 0)
 
     def build_modules(self) -> dict[str, nn.Module]:
         if self.config.conditional and not self.class_names:
@@ -221,7 +278,10 @@ class DiffusionRecipe(ImageRecipe):
         return self.with_ema({"unet": UNet(self.unet_config())})
 
     @property
-    def null_class(self) -> int:
+    def null(self) -> int | torch.Tensor:
+        """The condition classifier-free guidance drops to: the null class, or a zero text embedding."""
+        if self.config.text_encoder:
+            return torch.zeros(self.clip.cfg.embed_dim)
         return len(self.class_names)
 
     # -- training -----------------------------------------------------------------------------------
@@ -234,7 +294,12 @@ class DiffusionRecipe(ImageRecipe):
         noise = self.shard(torch.randn(c.batch_size, c.channels, c.image_size, c.image_size, generator=g))
         out = {"x0": self.train_x_dev[idx.to(self.device)], "t": t.to(self.device), "noise": noise.to(self.device)}
         if c.conditional:
-            y = drop_labels(self.train_y[idx], c.p_uncond, self.null_class, self.step_rng(index, stream=1))
+            y = drop_labels(self.train_y[idx], c.p_uncond, self.null, self.step_rng(index, stream=1))
+            out["y"] = y.to(self.device)
+        elif c.text_encoder:
+            text = self.caption_embeddings()
+            variant = torch.randint(0, len(text), (len(idx),), generator=self.step_rng(index, stream=2))
+            y = drop_labels(text[variant, idx], c.p_uncond, self.null, self.step_rng(index, stream=1))
             out["y"] = y.to(self.device)
         return out
 
@@ -266,8 +331,24 @@ class DiffusionRecipe(ImageRecipe):
             s.set_timesteps(opts.steps or min(DDIM_DEFAULT_STEPS, c.timesteps), opts.spacing)
         return s
 
+    def prompts_for(self, opts: DiffusionSample, n: int) -> list[str]:
+        """Text models: the prompt of each of n samples (opts.prompt, or a fresh phrasing of each
+        glasses x blond x smiling combination in turn)."""
+        if opts.prompt.strip():
+            return [opts.prompt.strip()] * n
+        combos = list(itertools.product((False, True), repeat=len(ATTRIBUTES)))
+        rng = np.random.default_rng(opts.seed)
+        return [prompt_for(dict(zip(ATTRIBUTES, combos[i % len(combos)])), rng) for i in range(n)]
+
     def labels_for(self, opts: DiffusionSample, n: int) -> torch.Tensor | None:
-        """The requested label for each of n samples (None for unconditional models)."""
+        """The requested label (text models: prompt embedding) for each of n samples (None for
+        unconditional models)."""
+        if self.config.text_encoder:
+            if opts.label:
+                raise ConfigError("a text model takes prompt=..., not label=...")
+            return self.embed(self.prompts_for(opts, n))
+        if opts.prompt:
+            raise ConfigError("prompt=... needs a text model (train with text_encoder=A_CLIP_RUN)")
         if not self.config.conditional:
             if opts.label:
                 raise ConfigError("label=... needs a conditional model (train with conditional=true)")
@@ -297,7 +378,7 @@ class DiffusionRecipe(ImageRecipe):
             m = min(batch_size, opts.n - start)
             x = torch.randn(m, c.channels, c.image_size, c.image_size, generator=g).to(self.device)
             y = labels[start:start + m].to(self.device) if labels is not None else None
-            fn = guided(model, y, opts.guidance_scale, self.null_class)
+            fn = guided(model, y, opts.guidance_scale, self.null)
 
             def model_fn(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
                 with self.autocast():
@@ -313,7 +394,7 @@ class DiffusionRecipe(ImageRecipe):
         process (held-out images noised at evenly spaced t)."""
         k = len(self.class_names)
         labels = self.labels_for(opts, opts.n)
-        ncol = k * max(1, round(math.sqrt(opts.n) / k)) if labels is not None and not opts.label \
+        ncol = k * max(1, round(math.sqrt(opts.n) / k)) if k and labels is not None and not opts.label \
             else max(1, round(math.sqrt(opts.n)))
         ts = self.make_sampler(opts).timesteps.tolist()
         cols = min(opts.strip, len(ts)) if opts.strip > 0 else 0
@@ -321,8 +402,11 @@ class DiffusionRecipe(ImageRecipe):
         images, kept = self.sample_images(opts, labels, keep=keep)
         steps = opts.steps or len(ts)
         how = f"{opts.sampler}, {steps} steps" + (f", guidance {opts.guidance_scale:g}" if labels is not None else "")
-        captions = [self.class_names[int(y)] for y in labels] if labels is not None else []
-        title = f"diffusion samples ({how})" + ("; under each: the requested class" if captions else "")
+        if self.config.text_encoder:
+            captions, what = self.prompts_for(opts, opts.n), "prompt"
+        else:
+            captions, what = [self.class_names[int(y)] for y in labels] if labels is not None else [], "class"
+        title = f"diffusion samples ({how})" + (f"; under each: the requested {what}" if captions else "")
         parts = {"samples": self.picture(images, ncol=ncol, labels=captions, title=title)}
         if cols > 1:
             rows = min(opts.strip_rows, opts.n)
@@ -360,8 +444,37 @@ class DiffusionRecipe(ImageRecipe):
         sec = (time.time() - t0) / opts.n
         out = self.quality(self.val_x[:FID_REFERENCE], fake)
         out["sec_per_image"] = sec
-        if labels is not None:
+        if labels is not None and not c.text_encoder:
             out["label_accuracy"] = self.label_accuracy(fake, labels)
+        return out
+
+    def prompt_following(self, n_per: int, guidance: float, seed: int = EVAL_SEED, steps: int = 50
+                         ) -> dict[str, float]:
+        """Faces: for each glasses x blond x smiling combination, n_per samples asked for it, and the
+        share the attribute judge sees as asked, per attribute and all at once. Text models get a
+        fresh phrasing per sample (and the CLIP score), class-conditional ones their attribute's
+        label (the others left to chance), unconditional ones nothing (chance everywhere)."""
+        c = self.config
+        if self.domain != "faces":
+            raise ConfigError("prompt-following is measured on the procedural faces only")
+        combos = list(itertools.product((0, 1), repeat=len(ATTRIBUTES)))
+        wanted = np.array([combo for combo in combos for _ in range(n_per)])
+        opts = DiffusionSample(n=len(wanted), seed=seed, steps=steps, eta=1.0, guidance_scale=guidance, strip=0)
+        prompts: list[str] = []
+        if c.text_encoder:
+            rng = np.random.default_rng(seed)
+            prompts = [prompt_for({a: bool(v) for a, v in zip(ATTRIBUTES, row)}, rng) for row in wanted]
+            cond = self.embed(prompts)
+        elif c.conditional:
+            cond = torch.from_numpy(wanted[:, ATTRIBUTES.index(c.attribute)]).long()
+        else:
+            cond = None
+        images, _ = self.sample_images(opts, cond)
+        correct = np.asarray(self.attribute_classifier().predict(images)) == wanted
+        out = {f"follow_{a}": float(correct[:, k].mean()) for k, a in enumerate(ATTRIBUTES)}
+        out["follow_all"] = float(correct.all(1).mean())
+        if prompts:
+            out["clip_score"] = clip_score(self.clip, self.tokenizer, images, prompts)
         return out
 
     def label_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -388,6 +501,9 @@ class DiffusionRecipe(ImageRecipe):
         y = None
         if c.conditional:
             y = self.val_y[:n].to(self.device)
+        elif c.text_encoder:   # the held-out faces follow the training ones
+            start = len(self.train_x)
+            y = self.embed(face_captions(np.arange(start, start + len(x0)))).to(self.device)
         with self.autocast():
             out = self.modules["ema"](self.schedule.add_noise(x0, noise, t), t, y)
         return diffusion_loss(out, self.schedule.target(c.prediction, x0, noise, t), c.loss).item()
@@ -397,5 +513,8 @@ class DiffusionRecipe(ImageRecipe):
         c = self.config
         opts = DiffusionSample(n=c.eval_samples, seed=EVAL_SEED, sampler="ddim", steps=c.eval_steps, eta=1.0,
                                guidance_scale=c.eval_guidance, strip=0)
-        return {"val_loss": self.val_loss(), **self.sample_quality(opts)}
+        out = {"val_loss": self.val_loss(), **self.sample_quality(opts)}
+        if c.text_encoder:
+            out.update(self.prompt_following(c.eval_prompt_samples, c.eval_guidance, steps=c.eval_steps))
+        return out
 
