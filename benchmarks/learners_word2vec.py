@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--runs", default="/tmp/genlab-bench-w2v")
+    ap.add_argument("--gensim-seeds", type=int, default=1, help="gensim runs with seeds 0..N-1 (its seed spread)")
+    ap.add_argument("--reuse", action="store_true", help="score the existing genlab run in --runs, do not retrain")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     from gensim.models import Word2Vec as GensimWord2Vec
@@ -58,8 +60,12 @@ def main() -> None:
     if a.arch == "cbow":
         over["lr"] = 0.05
     t0 = time.perf_counter()
-    run = genlab.train("word2vec", data=a.data, overrides=over, out=Path(a.runs) / a.arch, progress=False)
-    genlab_s = time.perf_counter() - t0
+    if a.reuse:
+        run = genlab.load(Path(a.runs) / a.arch)
+        genlab_s = float("nan")
+    else:
+        run = genlab.train("word2vec", data=a.data, overrides=over, out=Path(a.runs) / a.arch, progress=False)
+        genlab_s = time.perf_counter() - t0
     r = run.recipe
     r.load_data_once()
     train_words = [r.words[i] for i in r.train_ids.tolist()]
@@ -67,17 +73,26 @@ def main() -> None:
     g_vec = scores(r.modules["model"].vectors().float().cpu(), r.words, r.config.restrict_vocab)
 
     chunks = [train_words[i:i + 10000] for i in range(0, n_words, 10000)]
-    t0 = time.perf_counter()
-    gm = GensimWord2Vec(chunks, vector_size=r.config.dim, window=r.config.window, negative=r.config.negative,
-                        min_count=r.config.min_count, sample=r.config.sample, sg=int(a.arch == "skipgram"),
-                        epochs=a.epochs, alpha=0.05 if a.arch == "cbow" else 0.025, min_alpha=0.0001,
-                        workers=1, seed=0)
-    gensim_s = time.perf_counter() - t0
-    s_vec = scores(torch.from_numpy(np.asarray(gm.wv.vectors)), list(gm.wv.index_to_key), r.config.restrict_vocab)
+    seeds = []
+    for seed in range(a.gensim_seeds):
+        t0 = time.perf_counter()
+        gm = GensimWord2Vec(chunks, vector_size=r.config.dim, window=r.config.window, negative=r.config.negative,
+                            min_count=r.config.min_count, sample=r.config.sample, sg=int(a.arch == "skipgram"),
+                            epochs=a.epochs, alpha=0.05 if a.arch == "cbow" else 0.025, min_alpha=0.0001,
+                            workers=1, seed=seed)
+        gensim_s = time.perf_counter() - t0
+        seeds.append(scores(torch.from_numpy(np.asarray(gm.wv.vectors)), list(gm.wv.index_to_key),
+                            r.config.restrict_vocab))
+    s_vec = seeds[0]
 
     res = {"arch": a.arch, "train_words": n_words, "vocab": len(r.words), "epochs": a.epochs,
            "genlab": {**g_vec, "seconds": genlab_s, "words_per_s": n_words * a.epochs / genlab_s},
            "gensim": {**s_vec, "seconds": gensim_s, "words_per_s": n_words * a.epochs / gensim_s}}
+    if len(seeds) > 1:
+        res["gensim_seeds"] = seeds
+        for k in ("analogy_accuracy", "wordsim353_spearman", "simlex999_spearman"):
+            vals = [x[k] for x in seeds]
+            print(f"gensim over {len(vals)} seeds: {k} min {min(vals):.4f} max {max(vals):.4f}")
     res["speed_ratio_genlab_over_gensim"] = res["genlab"]["words_per_s"] / res["gensim"]["words_per_s"]
     print(f"| {a.arch} | analogy acc | WS-353 rho | SimLex rho | words/s | wall s |")
     print("|---|---|---|---|---|---|")

@@ -38,7 +38,11 @@ class Word2Vec(nn.Module):
         real context slots, negatives (B, W, K) for skip-gram or (B, K) for CBOW."""
         m = mask.float()
         if self.cbow:  # the mean of the context vectors predicts the centre word
-            h = (self.inp(context) * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+            total = (self.inp(context) * m[..., None]).sum(1)
+            mean = total / m.sum(1, keepdim=True).clamp(min=1)
+            # as in the C tool and gensim (cbow_mean=1): every context vector receives the whole
+            # error of h, not 1/count of it (the forward value is still the mean)
+            h = total - (total - mean).detach()
             loss = negative_sampling_loss(h, self.out(centre), self.out(negatives))
             keep = m.amax(1)  # a centre with no context word teaches nothing
             return (loss * keep).sum(), keep.sum()
