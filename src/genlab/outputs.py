@@ -8,7 +8,7 @@ only this interface and never ask which recipe made it:
     out.to_json()                 # a JSON-friendly dict (what an HTTP API returns)
     out.summary()                 # what `genlab sample` prints (the texts themselves for text)
 
-New families add a type here (MIDI, translations, ...) rather than a new branch in a consumer.
+New families add a type here (MIDI, ...) rather than a new branch in a consumer.
 Outputs hold plain numpy arrays and Python values, never tensors on a device, so they can
 cross threads and processes.
 """
@@ -53,6 +53,7 @@ class Texts(Output):
     finish_reasons: list[str] = field(default_factory=list)  # "length" | "eos" | "stop"
     unknown_prompt_tokens: int = 0  # prompt pieces outside the vocabulary (read as <unk>)
     name: str = "sample"            # files are <name>-01.txt, <name>-02.txt, ...
+    headings: list[str] = field(default_factory=list)  # what summary() prints above each text (data excerpts)
 
     def __post_init__(self) -> None:
         n = len(self.texts)
@@ -87,8 +88,9 @@ class Texts(Output):
         """Each text under a header (trailing whitespace trimmed), then notes on empty samples and
         prompt pieces outside the vocabulary."""
         n = len(self.texts)
-        blocks = [f"--- sample {i + 1} of {n} ({self.completion_tokens[i]} tokens, {self.finish_reasons[i]}) ---\n"
-                  f"{text.rstrip()}" for i, text in enumerate(self.texts)]
+        heads = self.headings or [f"sample {i + 1} of {n} ({self.completion_tokens[i]} tokens, "
+                                  f"{self.finish_reasons[i]})" for i in range(n)]
+        blocks = [f"--- {head} ---\n{text.rstrip()}" for head, text in zip(heads, self.texts)]
         notes = []
         if self.empty():
             which = ", ".join(str(i + 1) for i in self.empty())
@@ -209,6 +211,42 @@ class Points(Output):
 
 
 @dataclass
+class Translations(Output):
+    """Sentences and their translations, aligned line for line (an empty source line gets an
+    empty translation, so line i of one file always matches line i of the other)."""
+
+    kind: ClassVar[str] = "translations"
+    sources: list[str]
+    translations: list[str]
+    src_lang: str = ""
+    tgt_lang: str = ""
+    name: str = "translations"
+
+    def __post_init__(self) -> None:
+        if len(self.sources) != len(self.translations):
+            raise ValueError(f"Translations: {len(self.sources)} sources but {len(self.translations)} translations")
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        """`<name>.<tgt>` (one translation per line) beside `<name>.<src>` (the sources)."""
+        from .engine.io import write_text
+
+        out = Path(out_dir)
+        paths = []
+        for lines, lang in ((self.sources, self.src_lang or "src"), (self.translations, self.tgt_lang or "tgt")):
+            path = out / f"{self.name}.{lang}"
+            write_text(path, "".join(line.replace("\n", " ") + "\n" for line in lines))
+            paths.append(path)
+        return paths[::-1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "src_lang": self.src_lang, "tgt_lang": self.tgt_lang,
+                "sources": self.sources, "translations": self.translations}
+
+    def summary(self) -> str:
+        return "\n".join(f"{s}\n  -> {t}" for s, t in zip(self.sources, self.translations))
+
+
+@dataclass
 class Midi(Output):
     """n pieces of music as Standard MIDI File bytes, with what a player or a server needs to
     know about them. `rolls` (optional) are the boolean piano rolls (n, tracks, steps, pitches)
@@ -280,4 +318,4 @@ class Bundle(Output):
         return "; ".join(f"{k}: {v.summary()}" for k, v in self.parts.items())
 
 
-__all__ = ["Output", "Texts", "Images", "Points", "Midi", "Bundle"]
+__all__ = ["Output", "Texts", "Images", "Points", "Translations", "Midi", "Bundle"]

@@ -88,7 +88,13 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
-        return _coerce(key, value, args[0])
+        # Members in declared order: `str | list[str]` keeps a string whole, takes a list as a list.
+        for i, arg in enumerate(args):
+            try:
+                return _coerce(key, value, arg)
+            except ConfigError:
+                if i == len(args) - 1:
+                    raise
     if origin in (list, tuple):
         (item_tp, *_) = typing.get_args(tp) or (str,)
         if isinstance(value, str):

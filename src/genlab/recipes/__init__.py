@@ -78,6 +78,10 @@ REGISTRY: dict[str, RecipeEntry] = {
         "vae:VAERecipe",
         "convolutional VAE (correct KL, beta); prior samples, interpolation, attribute arithmetic; ELBO, FID",
         "procedural 32x32 faces with attributes (dataset=digits|mnist|fashion-mnist, or an image folder)"),
+    "translation": RecipeEntry(
+        "translation:TranslationRecipe",
+        "encoder-decoder Transformer translation; metrics: sacreBLEU, chrF (greedy + beam), val loss, perplexity",
+        "procedural English-French scene descriptions (--data: a folder like Multi30k's, NAME.en + NAME.fr, a TSV)"),
     "musegan": RecipeEntry(
         "musegan:MuseGANRecipe",
         "MuseGAN: multi-track piano rolls from a WGAN-GP (chords/style/melody/groove latents); metrics: "

@@ -112,6 +112,10 @@ class CGANRecipe(ImageGANRecipe):
         if len(self.label_names) < 2 or len(torch.unique(self.train_y)) < 2:
             raise DataError("cgan needs images of at least 2 classes (sub-folders of the image folder)")
 
+    def data_examples(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """The training images with the classes the generator is conditioned on."""
+        return self.train_x, self.train_y, self.label_names
+
     def build_networks(self) -> dict[str, nn.Module]:
         c = self.config
         if not getattr(self, "label_names", None):

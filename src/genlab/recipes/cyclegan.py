@@ -26,9 +26,9 @@ from ..engine.config import TrainConfig
 from ..errors import ConfigError, DataError
 from ..models.cyclegan import CycleDiscriminators, CycleGANConfig, CycleGenerators, ImagePool
 from ..models.losses import cycle_losses, lsgan_loss
-from ..outputs import Bundle
+from ..outputs import Bundle, Images
 from .base import SampleOptions
-from .image_base import ImageRecipe, check_sample
+from .image_base import ImageRecipe, check_sample, stacked_rows
 
 B_STREAM = 2_000_003     # step_rng stream of domain B's epoch permutations (A uses batch_indices' own)
 POOL_STREAM = 7          # step_rng stream of the image pools' draws
@@ -131,6 +131,18 @@ class CycleGANRecipe(ImageRecipe):
         else:
             self._faces()
             self.domain = "faces"
+
+    def show_data(self, n: int | None = None) -> Images:
+        """n training images of each domain (8 by default): domain A on the upper row of each
+        pair of rows, domain B below (unpaired: a column is not one face translated)."""
+        self.load_data_once()
+        c = self.config
+        n = min(n or 8, len(self.train_a), len(self.train_b))
+        names = ((f"A: no {c.attribute}", f"B: {c.attribute}") if self.domain == "faces"
+                 else ("A", "B"))
+        x, ncol, rows = stacked_rows([to_float(self.train_a[:n]), to_float(self.train_b[:n])], list(names), per_row=8)
+        return self.picture(x, ncol=ncol, row_labels=rows, name="data",
+                            title=f"cyclegan: {n} unpaired training images per domain")
 
     def epoch_size(self) -> int:
         return max(len(self.train_a), len(self.train_b))

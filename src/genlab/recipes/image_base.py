@@ -87,6 +87,23 @@ class ImageRecipe(Recipe):
         n = getattr(self.config, "eval_images", 0)
         return self.data.val[:n] if n else self.data.val
 
+    # -- the data as users see it (genlab data) ---------------------------------------------------------
+    def show_data(self, n: int | None = None) -> Images:
+        """The first n training images (64 by default) captioned with their labels: the class, or
+        the attributes a procedural face has."""
+        self.load_data_once()
+        x, y, names = self.data_examples()
+        n = min(n or 64, len(x))
+        return self.picture(x[:n], labels=caption_labels(y[:n], names), name="data",
+                            title=f"{self.name}: {n} of {len(x)} training images ({self.data_source()})")
+
+    def data_examples(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(training images, their labels, the label names) as the recipe trains on them."""
+        return self.data.train, self.data.train_labels, list(self.data.label_names)
+
+    def data_source(self) -> str:
+        return self.data.source or self.config.data or self.domain
+
     # -- evaluation ------------------------------------------------------------------------------------
     @staticmethod
     def reconstruction_metrics(x: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
@@ -155,6 +172,13 @@ class ImageRecipe(Recipe):
     def picture(images: torch.Tensor, **captions: Any) -> Images:
         """Float images in [-1, 1] (N, C, H, W) as the typed output (uint8), with grid captions."""
         return Images.from_float(images.float().cpu().clamp(-1, 1), **captions)
+
+
+def caption_labels(labels: torch.Tensor, names: list[str]) -> list[str]:
+    """One caption per image: its class name, or the names of its set 0/1 attributes (one a line)."""
+    if labels.ndim == 2:
+        return ["\n".join(names[j] for j in row.nonzero().flatten().tolist()) or "-" for row in labels]
+    return [names[i] if 0 <= i < len(names) else str(i) for i in labels.tolist()]
 
 
 def in_chunks(fn: Any, x: torch.Tensor, size: int) -> list[Any]:

@@ -267,15 +267,25 @@ class MuseGANRecipe(Recipe):
         return [midi_bytes(roll_to_midi(r, c.steps_per_bar // 4, c.tempo, c.lowest, programs=[c.program] * c.n_tracks,
                                         names=names)) for r in flat]
 
+    def as_midi(self, rolls: np.ndarray, name: str, **meta: object) -> Midi:
+        """Segments (n, tracks, bars, steps, pitches) as the typed output: MIDI plus their piano rolls."""
+        c = self.config
+        flat = rolls.reshape(len(rolls), c.n_tracks, -1, c.n_pitches)
+        meta = {"tempo": c.tempo, "steps_per_beat": c.steps_per_bar // 4, "lowest": c.lowest, "n_bars": c.n_bars,
+                "programs": [c.program] * c.n_tracks, "track_names": self.track_names(), "recipe": self.name, **meta}
+        return Midi(self.to_midi(rolls), rolls=flat, metadata=meta, name=name)
+
     def generate(self, opts: MuseGANSample) -> Midi:
         opts.check()
-        c = self.config
-        rolls = self.generate_rolls(opts.n, opts.seed)
-        flat = rolls.reshape(opts.n, c.n_tracks, -1, c.n_pitches)
-        meta = {"tempo": c.tempo, "steps_per_beat": c.steps_per_bar // 4, "lowest": c.lowest, "n_bars": c.n_bars,
-                "programs": [c.program] * c.n_tracks, "track_names": self.track_names(), "recipe": self.name,
-                "seed": opts.seed}
-        return Midi(self.to_midi(rolls), rolls=flat, metadata=meta, name="musegan")
+        return self.as_midi(self.generate_rolls(opts.n, opts.seed), "musegan", seed=opts.seed)
+
+    def show_data(self, n: int | None = None) -> Midi:
+        """n training segments (4 by default) spread evenly over the training pieces, as the
+        generator must learn to write them (n_bars bars, every track)."""
+        self.load_data_once()
+        n = min(n or 4, len(self.train))
+        idx = np.linspace(0, len(self.train) - 1, n).round().astype(int)
+        return self.as_midi(self.train[idx].numpy(), "data", data=self.data_name, segments=idx.tolist())
 
     # -- evaluation ---------------------------------------------------------------------------------
     def untrained_generator(self) -> nn.Module:

@@ -68,6 +68,7 @@ class MusicTransformerConfig(TrainConfig):
     save_every: int = 250
     log_every: int = 25
     threads: int = 1
+    bounds = {"n_embd": "[1, inf)"}
 
     def check(self) -> None:
         if self.n_layer < 1 or self.n_head < 1 or self.n_embd % self.n_head or self.block_size < 8:
@@ -244,6 +245,16 @@ class MusicTransformerRecipe(Recipe):
         if not opts.prompt:
             return [EOS]
         return encode_midi(Path(opts.prompt).expanduser(), eos=False) or [EOS]
+
+    def show_data(self, n: int | None = None) -> Midi:
+        """The first n training pieces (4 by default), decoded from the events the model reads."""
+        c = self.config
+        train, _, data_name = load_pieces(c)
+        pieces = [[t for t in p if t != EOS] for p in train[:n or 4]]
+        midis = [midi_bytes(write_midi([Track(decode_notes(p), name="performance")], tempo=c.tempo)) for p in pieces]
+        meta = {"recipe": self.name, "data": data_name, "events": [len(p) for p in pieces], "tempo": c.tempo,
+                "steps_per_beat": 4}
+        return Midi(midis, metadata=meta, name="data")
 
     def generate(self, opts: MusicSample) -> Midi:
         opts.check()
