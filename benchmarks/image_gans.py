@@ -26,8 +26,10 @@ from genlab.api import build_config
 from genlab.engine.rundir import RunDir
 from genlab.recipes import get_recipe
 
-KEYS = ("fid", "kid", "precision", "recall", "attribute_acc", "attribute_acc_label0", "attribute_acc_label1",
-        "flipped", "preserved", "cycle_l1", "paired_l1", "fid_AtoB", "fid_BtoA")
+KEYS = ("fid", "fid_lo", "fid_hi", "fid_floor", "kid", "kid_floor", "n_fake", "n_real", "precision", "recall",
+        "attribute_acc", "attribute_acc_label0", "attribute_acc_label1", "face_rate", "face_rate_label0",
+        "face_rate_label1", "flipped", "preserved", "cycle_l1", "paired_l1", "fid_AtoB", "fid_BtoA",
+        "fid_floor_AtoB", "fid_floor_BtoA", "n_fake_AtoB", "n_real_AtoB", "face_rate_AtoB", "face_rate_BtoA")
 
 
 def untrained_metrics(name: str, overrides: dict) -> dict[str, float]:

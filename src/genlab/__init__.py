@@ -5,6 +5,7 @@
     run = genlab.load("runs/gan-curve-001")
     run.sample(n=256)          # a typed output (genlab.outputs): Texts, Images, Points, ...
     run.evaluate()             # held-out metrics
+    genlab.show_data("vae")    # what a recipe trains on, as the same typed output (no training)
 
 The API (and torch) is imported on first use, so `genlab --help` and `genlab list` answer at once.
 """
@@ -14,7 +15,7 @@ from typing import Any
 from ._version import __version__
 from .errors import GenlabError
 
-_API = ("Run", "list_recipes", "load", "train")
+_API = ("Run", "list_recipes", "load", "show_data", "train")
 
 
 def __getattr__(name: str) -> Any:
@@ -24,4 +25,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'genlab' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "Run", "GenlabError", "list_recipes", "load", "train"]
+__all__ = ["__version__", "Run", "GenlabError", "list_recipes", "load", "show_data", "train"]

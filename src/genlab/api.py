@@ -17,7 +17,8 @@ from .engine.config import (TrainConfig, apply_overrides, config_dict, parse_set
                             resume_changes, validate)
 from .engine.distributed import init_distributed
 from .engine.rundir import RunDir
-from .engine.trainer import Trainer, resolve_device, set_threads
+from .engine.threads import configure_threads
+from .engine.trainer import Trainer, resolve_device
 from .data.text import check_data_path
 from .errors import ConfigError, RunDirError
 from .outputs import Output
@@ -63,13 +64,22 @@ def _check_out(path: Path) -> None:
             break
 
 
-def _new_run_dir(recipe: str, root: Path = Path("runs")) -> Path:
-    """runs/RECIPE-001, -002, ...: the first free number, three digits, so a run name never reads
-    like a model's (runs/gpt-2 would look like GPT-2)."""
+MAX_SHOWN = 100_000     # show_data: at most this many examples (as sampling's n)
+
+
+def next_free_dir(root: Path, stem: str) -> Path:
+    """root/STEM-001, -002, ...: the first free number, three digits, so writing again never
+    overwrites (runs, `genlab sample` and `genlab data` folders) and a run name never reads like
+    a model's (runs/gpt-2 would look like GPT-2)."""
     i = 1
-    while (root / f"{recipe}-{i:03d}").exists():
+    while (root / f"{stem}-{i:03d}").exists():
         i += 1
-    return root / f"{recipe}-{i:03d}"
+    return root / f"{stem}-{i:03d}"
+
+
+def _new_run_dir(recipe: str, root: Path = Path("runs")) -> Path:
+    """runs/RECIPE-001, -002, ..."""
+    return next_free_dir(root, recipe)
 
 
 class Run:
@@ -176,7 +186,6 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
         check_data_path(cfg.data)
 
     device = resolve_device(cfg.device)
-    set_threads(cfg.threads)
     dist = init_distributed(device)
     if dist.enabled and device.type == "cuda":
         import torch
@@ -191,6 +200,7 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
                 raise RunDirError(f"run directory {run.path} already holds a run: use --resume to continue it")
             r = cls(cfg, device, dist, run.path)
             r.setup(training=True, resume=resume)
+            configure_threads(cfg.threads, r.modules, announce=dist.is_main)
             trainer = Trainer(r, run, dist, progress=progress)
             trainer.prepare(resume)  # restores the checkpoint: weights that do not fit fail here
             if dist.is_main:  # only now is the run's config (re)written
@@ -218,13 +228,30 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     cls = get_recipe(name)
     cfg = build_config(cls, base=saved, base_source=str(run.config_file))
     dev = resolve_device(device)
-    set_threads(cfg.threads)
     cfg = dataclasses.replace(cfg, device=str(dev))
     r = cls(cfg, dev, run_dir=run.path)
     r.setup(training=False)
+    configure_threads(cfg.threads, r.modules)
     run.load_weights(r.modules, which)
     r.set_mode(False)
     return Run(run.path, r)
+
+
+def show_data(recipe: str, data: str | Path | None = None,
+              overrides: Mapping[str, Any] | list[str] | None = None, n: int | None = None) -> Output:
+    """What `recipe` trains on, as a typed output (image grids with their labels, text excerpts,
+    points with their plot, MIDI pieces...): the first `n` training examples of its embedded
+    default dataset, or of `data`, after the config keys in `overrides`. Trains nothing."""
+    cls = get_recipe(recipe)
+    if n is not None and not 1 <= n <= MAX_SHOWN:
+        raise ConfigError(f"n must be >= 1 and <= {MAX_SHOWN:,}, got {n}")
+    cfg = build_config(cls, overrides=overrides, data=data)
+    if cfg.data:
+        check_data_path(cfg.data)
+    set_threads(cfg.threads)
+    r = cls(cfg, "cpu")
+    with torch.no_grad():
+        return r.show_data(n)
 
 
 def import_gpt2(src_dir: str | Path, out: str | Path) -> Path:

@@ -84,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="text recipes: print one sample as it is generated (writes no files)")
     s.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint to use")
 
+    d = sub.add_parser("data", help="show what a recipe trains on (image grid, text excerpts, points, MIDI); "
+                                    "trains nothing",
+                       description="Write (and print, for text) a look at what RECIPE learns from: its embedded "
+                                   "default dataset or --data, shaped by --set keys as in training. Image recipes: "
+                                   "a grid captioned with labels; text: excerpts; toy GANs: points and their plot; "
+                                   "music: MIDI with piano rolls. Example: genlab data vae --n 32")
+    d.add_argument("recipe", help="a recipe name (see: genlab list)")
+    d.add_argument("--data", help="your data (file or folder); default: the recipe's embedded dataset")
+    _sets(d, "a config key that shapes the data (e.g. dataset=digits, attribute=glasses)")
+    d.add_argument("--n", type=int, help="examples to show (default: the recipe's choice)")
+    d.add_argument("--out", help="output folder (default: runs/data/RECIPE-NNN, the next free number)")
+    d.add_argument("--force", action="store_true", help="write into --out even if it already holds files")
+
     e = sub.add_parser("eval", help="evaluate a run on held-out data")
     e.add_argument("run")
     e.add_argument("--which", choices=["best", "last"], default="best")
@@ -174,10 +187,26 @@ def _print_metrics(metrics: dict) -> None:
 
 def next_sample_dir(run: Path) -> Path:
     """RUN/samples/cli-001, -002, ...: the first free number, so sampling again never overwrites."""
-    i = 1
-    while (run / "samples" / f"cli-{i:03d}").exists():
-        i += 1
-    return run / "samples" / f"cli-{i:03d}"
+    from .api import next_free_dir
+
+    return next_free_dir(run / "samples", "cli")
+
+
+def _out_folder(out: str, force: bool) -> Path:
+    """An --out folder for files: refused when it is a file, or already holds files without --force."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path} is a file, not a folder")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise ConfigError(f"{path} already holds files: choose another --out, or --force to write into it")
+    return path
+
+
+def _write(output: Any, out: Path) -> None:
+    """What `sample` and `data` print: the output's summary (the texts themselves for text), then its files."""
+    print(output.summary())
+    for path in output.to_files(out):
+        print(f"wrote: {path}")
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -195,18 +224,16 @@ def _sample(args: argparse.Namespace) -> int:
             print(piece, end="", flush=True)
         print()
         return 0
-    if args.out:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"--out {out} is a file, not a folder for samples")
-        if out.is_dir() and any(out.iterdir()) and not args.force:
-            raise ConfigError(f"{out} already holds files: choose another --out, or --force to write into it")
-    else:
-        out = next_sample_dir(run.path)
-    output = run.sample(**options)
-    print(output.summary())
-    for path in output.to_files(out):
-        print(f"wrote: {path}")
+    out = _out_folder(args.out, args.force) if args.out else next_sample_dir(run.path)
+    _write(run.sample(**options), out)
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from . import api
+
+    out = _out_folder(args.out, args.force) if args.out else api.next_free_dir(Path("runs") / "data", args.recipe)
+    _write(api.show_data(args.recipe, data=args.data, overrides=args.sets, n=args.n), out)
     return 0
 
 
@@ -248,6 +275,8 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     if args.command == "sample":
         return _sample(args)
+    if args.command == "data":
+        return _data(args)
 
     from . import api
 

@@ -21,6 +21,11 @@ class RunDirError(GenlabError):
     """A run directory that is missing, of another recipe, or corrupt."""
 
 
+class WriteFailed(RunDirError, OSError):
+    """A file could not be written (a full disk, a read-only folder); the previous version is kept.
+    Also an OSError, so code that tolerates unwritable caches keeps doing so."""
+
+
 class TrainingDiverged(GenlabError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 

@@ -8,7 +8,7 @@ only this interface and never ask which recipe made it:
     out.to_json()                 # a JSON-friendly dict (what an HTTP API returns)
     out.summary()                 # what `genlab sample` prints (the texts themselves for text)
 
-New families add a type here (MIDI, translations, ...) rather than a new branch in a consumer.
+New families add a type here (MIDI, ...) rather than a new branch in a consumer.
 Outputs hold plain numpy arrays and Python values, never tensors on a device, so they can
 cross threads and processes.
 """
@@ -53,6 +53,7 @@ class Texts(Output):
     finish_reasons: list[str] = field(default_factory=list)  # "length" | "eos" | "stop"
     unknown_prompt_tokens: int = 0  # prompt pieces outside the vocabulary (read as <unk>)
     name: str = "sample"            # files are <name>-01.txt, <name>-02.txt, ...
+    headings: list[str] = field(default_factory=list)  # what summary() prints above each text (data excerpts)
 
     def __post_init__(self) -> None:
         n = len(self.texts)
@@ -87,8 +88,9 @@ class Texts(Output):
         """Each text under a header (trailing whitespace trimmed), then notes on empty samples and
         prompt pieces outside the vocabulary."""
         n = len(self.texts)
-        blocks = [f"--- sample {i + 1} of {n} ({self.completion_tokens[i]} tokens, {self.finish_reasons[i]}) ---\n"
-                  f"{text.rstrip()}" for i, text in enumerate(self.texts)]
+        heads = self.headings or [f"sample {i + 1} of {n} ({self.completion_tokens[i]} tokens, "
+                                  f"{self.finish_reasons[i]})" for i in range(n)]
+        blocks = [f"--- {head} ---\n{text.rstrip()}" for head, text in zip(heads, self.texts)]
         notes = []
         if self.empty():
             which = ", ".join(str(i + 1) for i in self.empty())
@@ -209,6 +211,97 @@ class Points(Output):
 
 
 @dataclass
+class Translations(Output):
+    """Sentences and their translations, aligned line for line (an empty source line gets an
+    empty translation, so line i of one file always matches line i of the other)."""
+
+    kind: ClassVar[str] = "translations"
+    sources: list[str]
+    translations: list[str]
+    src_lang: str = ""
+    tgt_lang: str = ""
+    name: str = "translations"
+
+    def __post_init__(self) -> None:
+        if len(self.sources) != len(self.translations):
+            raise ValueError(f"Translations: {len(self.sources)} sources but {len(self.translations)} translations")
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        """`<name>.<tgt>` (one translation per line) beside `<name>.<src>` (the sources)."""
+        from .engine.io import write_text
+
+        out = Path(out_dir)
+        paths = []
+        for lines, lang in ((self.sources, self.src_lang or "src"), (self.translations, self.tgt_lang or "tgt")):
+            path = out / f"{self.name}.{lang}"
+            write_text(path, "".join(line.replace("\n", " ") + "\n" for line in lines))
+            paths.append(path)
+        return paths[::-1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "src_lang": self.src_lang, "tgt_lang": self.tgt_lang,
+                "sources": self.sources, "translations": self.translations}
+
+    def summary(self) -> str:
+        return "\n".join(f"{s}\n  -> {t}" for s, t in zip(self.sources, self.translations))
+
+
+@dataclass
+class Midi(Output):
+    """n pieces of music as Standard MIDI File bytes, with what a player or a server needs to
+    know about them. `rolls` (optional) are the boolean piano rolls (n, tracks, steps, pitches)
+    the pieces came from; without them the pictures are drawn from the MIDI itself.
+
+    to_files writes per piece `<name>-NN.mid`, a piano-roll `<name>-NN.png` and, when FluidSynth
+    and a General MIDI SoundFont are installed, `<name>-NN.wav` (otherwise one line on stderr
+    says why there is no audio)."""
+
+    kind: ClassVar[str] = "midi"
+    midis: list[bytes]
+    rolls: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # tempo, steps_per_beat, lowest, programs, ...
+    name: str = "sample"
+    audio: bool = True          # try to render WAV
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        import sys
+
+        from .data.midi import parse_midi, piano_roll, render_wav, save_piano_roll
+        from .engine.io import write_bytes
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths: list[Path] = []
+        spb = int(self.metadata.get("steps_per_beat", 4))
+        lowest = int(self.metadata.get("lowest", 24))
+        wav_error = None if self.audio else "audio off"
+        for i, data in enumerate(self.midis, 1):
+            mid = out / f"{self.name}-{i:02d}.mid"
+            write_bytes(mid, data)
+            if self.rolls is not None:
+                roll = self.rolls[i - 1]
+            else:
+                roll, lowest = piano_roll(parse_midi(data), spb, lowest=0, n_pitches=128), 0
+            png = save_piano_roll(roll, out / f"{self.name}-{i:02d}.png", 4 * spb, lowest,
+                                  self.metadata.get("track_names"), title=mid.name)
+            paths += [mid, png]
+            if wav_error is None:
+                try:
+                    paths.append(render_wav(mid, out / f"{self.name}-{i:02d}.wav"))
+                except FileNotFoundError as e:
+                    wav_error = str(e)
+                    print(f"genlab: {e}", file=sys.stderr)
+        return paths
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "metadata": self.metadata,
+                "midi_base64": [base64.b64encode(m).decode() for m in self.midis]}
+
+    def summary(self) -> str:
+        return f"{len(self.midis)} MIDI file(s)"
+
+
+@dataclass
 class Bundle(Output):
     """Several named outputs from one call (e.g. samples plus a denoising strip)."""
 
@@ -225,4 +318,4 @@ class Bundle(Output):
         return "; ".join(f"{k}: {v.summary()}" for k, v in self.parts.items())
 
 
-__all__ = ["Output", "Texts", "Images", "Points", "Bundle"]
+__all__ = ["Output", "Texts", "Images", "Points", "Translations", "Midi", "Bundle"]

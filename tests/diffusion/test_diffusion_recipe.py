@@ -57,7 +57,13 @@ def test_conditional_guidance_and_labels(tmp_path, quick_metrics):
     cond = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=1.0).parts["samples"].images
     uncond = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=0.0).parts["samples"].images
     assert not np.array_equal(cond, uncond)
-    assert "label_accuracy" in run.evaluate()
+    m = run.evaluate()
+    assert m["n_fake"] == TINY["eval_samples"] and m["n_floor"] == TINY["eval_samples"]
+    # label_accuracy asks the digits network whether an image shows the requested label:
+    # real held-out digits score far higher with their own labels than with wrong ones
+    x, y = r.val_x[:300], r.val_y[:300]
+    right, wrong = r.label_accuracy(x, y)["label_accuracy"], r.label_accuracy(x, (y + 1) % 10)["label_accuracy"]
+    assert right > wrong + 0.3
     loaded = genlab.load(tmp_path / "run", device="cpu")               # classes come back from classes.json
     assert loaded.recipe.class_names == r.class_names
     assert np.array_equal(loaded.sample(n=4, seed=1, label="3", steps=4, guidance_scale=1.0).parts["samples"].images,

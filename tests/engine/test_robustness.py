@@ -141,8 +141,12 @@ def test_stale_temp_files_removed_on_next_start(small_run, tmp_path):
     stale = [out / ".model.safetensors.x1y2.tmp", out / ".state.pt.abc.tmp", out / "best" / ".model.safetensors.q.tmp"]
     for p in stale:
         p.write_bytes(b"half a save")
+        os.utime(p, (time.time() - 3600,) * 2)  # left by an earlier process
+    fresh = out / ".metrics.jsonl.inflight.tmp"  # another writer's save in progress: kept
+    fresh.write_bytes(b"")
+    os.utime(fresh, (time.time() + 5,) * 2)
     genlab.train("gan-curve", out=out, resume=True, progress=False)
-    assert not any(p.exists() for p in stale)
+    assert not any(p.exists() for p in stale) and fresh.exists()
 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

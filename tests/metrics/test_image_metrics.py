@@ -92,7 +92,7 @@ def test_feature_net_cache_round_trip_is_safetensors(tiny_cache):
     assert fn.train_feature_net("digits", 8, 1, steps=15).version == net.version  # deterministic training
     np.testing.assert_allclose(again.features(x[:64]), net.features(x[:64]), rtol=1e-5, atol=1e-6)
     report = quality_report(x[:200], x[200:400], net)
-    assert set(report) == {"fid", "kid", "kid_std", "precision", "recall"}
+    assert {"fid", "kid", "kid_std", "precision", "recall", "n_fake", "n_real", "fid_lo", "fid_hi"} == set(report)
     assert report["fid"] < quality_report(x[:200], torch.rand(200, 1, 8, 8) * 2 - 1, net)["fid"]
 
 
@@ -109,14 +109,16 @@ def test_attribute_classifier_on_held_out_faces(tiny_cache):
     assert pred.shape == attrs.shape and set(np.unique(pred)) <= {0, 1}
     assert (pred[:, ATTRIBUTES.index("blond")] == attrs[:, ATTRIBUTES.index("blond")]).mean() > 0.9
     probs = clf.probabilities(to_tensor(images))
-    assert ((probs >= 0) & (probs <= 1)).all()
+    blond = attrs[:, ATTRIBUTES.index("blond")] == 1
+    assert probs[blond, 1].mean() > probs[~blond, 1].mean() + 0.5      # the probability follows the hair
+    assert np.array_equal(pred, (probs > 0.5).astype(int))
     assert json.loads(clf.net.meta["accuracy"]) == acc
     # the judge is the robust network, cached apart from the FID feature net of the same size
-    assert "faces-robust" in clf.version and clf.net.meta["robust"] == "1"
+    assert "faces-robust" in clf.version and clf.net.meta["robust"] == "1" and "faces-gate-robust" in clf.version
     assert set(json.loads(clf.net.meta["accuracy_noise_0.1"])) == set(ATTRIBUTES)
     plain = fn.get_feature_net("faces", 16, 3, steps=120)
     assert "robust" not in plain.version and plain.meta["robust"] == "0"
-    assert len(list(tiny_cache.rglob("*.safetensors"))) == 2
+    assert len(list(tiny_cache.rglob("*.safetensors"))) == 3    # judge, gate, FID net
 
 
 def test_degrade_is_seeded_bounded_and_changes_images():
@@ -148,3 +150,87 @@ def test_digits_and_mnist_are_separate_networks(tiny_cache, shared_data):
     assert "/digits/" in digits.version and "/mnist/" in mnist.version
     # a stale cache file holding the other data set's network is retrained, not reused
     assert not fn._is_current(mnist, 5, "digits") and fn._is_current(digits, 5, "digits")
+
+
+# -- a broken FID must fail these checks ---------------------------------------------------------
+def _correlated(n, rho, seed):
+    """2-D features with unit variances and correlation rho (4 copies side by side: d = 8)."""
+    rng = np.random.default_rng(seed)
+    cov = np.array([[1.0, rho], [rho, 1.0]])
+    return np.concatenate([rng.multivariate_normal([0, 0], cov, size=n) for _ in range(4)], 1)
+
+
+def check_fid(fid_fn) -> None:
+    """Raises AssertionError unless fid_fn behaves as the Fréchet distance of the features."""
+    rng = np.random.default_rng(0)
+    a = _gauss(3000, seed=5)
+    assert fid_fn(a, a) == pytest.approx(0.0, abs=1e-6)
+    # closed form with full, non-commuting covariances (sampled at n = 20,000)
+    m1, m2 = rng.normal(size=3), rng.normal(size=3)
+    b1, b2 = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    c1, c2 = b1 @ b1.T + 0.2 * np.eye(3), b2 @ b2.T + 0.2 * np.eye(3)
+    exact = frechet_distance(m1, c1, m2, c2)
+    s1 = rng.multivariate_normal(m1, c1, size=20000)
+    s2 = rng.multivariate_normal(m2, c2, size=20000)
+    assert fid_fn(s1, s2) == pytest.approx(exact, rel=0.05)
+    # the same marginals, different correlation: the covariance, not only the variances, counts
+    pos, neg = _correlated(4000, 0.8, 1), _correlated(4000, -0.8, 2)
+    same = fid_fn(pos, _correlated(4000, 0.8, 3))
+    assert fid_fn(pos, neg) > 10 * same + 1.0
+    # renaming the feature dimensions identically in both sets changes nothing
+    perm = rng.permutation(a.shape[1])
+    b = _gauss(3000, shift=0.3, seed=6)
+    assert fid_fn(a[:, perm], b[:, perm]) == pytest.approx(fid_fn(a, b), rel=1e-6)
+
+
+def test_fid_passes_its_checks():
+    check_fid(fid)
+
+
+def _shuffled_features(r, f):    # each column of the fakes shuffled on its own: correlations lost
+    rng = np.random.default_rng(0)
+    return fid(r, np.stack([rng.permutation(col) for col in np.asarray(f).T], 1))
+
+
+def _diagonal_covariance(r, f):  # covariance wrong: only the variances
+    r, f = np.asarray(r), np.asarray(f)
+    return frechet_distance(r.mean(0), np.diag(r.var(0)), f.mean(0), np.diag(f.var(0)))
+
+
+def _transposed_covariance(r, f):  # covariance wrong: np.cov over the wrong axis, cut to d x d
+    r, f = np.asarray(r), np.asarray(f)
+    d = r.shape[1]
+    return frechet_distance(r.mean(0), np.cov(r[:d])[:d, :d], f.mean(0), np.cov(f[:d])[:d, :d])
+
+
+def _no_sqrt(r, f):  # tr(S1 + S2 - 2 S1 S2) instead of the matrix square root
+    r, f = np.asarray(r), np.asarray(f)
+    c1, c2 = np.cov(r, rowvar=False), np.cov(f, rowvar=False)
+    d = r.mean(0) - f.mean(0)
+    return float(d @ d + np.trace(c1 + c2 - 2 * c1 @ c2))
+
+
+@pytest.mark.parametrize("broken", [_shuffled_features, _diagonal_covariance, _transposed_covariance, _no_sqrt])
+def test_fid_checks_catch_a_broken_fid(broken):
+    with pytest.raises(AssertionError):
+        check_fid(broken)
+
+
+def test_quality_report_sizes_interval_and_floor(tiny_cache):
+    from genlab.data.image_datasets import load_digits_tensors
+
+    net = fn.get_feature_net("digits", 8, 1, steps=60)
+    x, _ = load_digits_tensors(8, 1)
+    real, other, noise = x[:400], x[400:800], torch.rand(300, 1, 8, 8) * 2 - 1
+    rep = quality_report(real, x[800:1100], net, other_real=other)
+    assert (rep["n_fake"], rep["n_real"], rep["n_floor"]) == (300, 400, 300)
+    # real vs real: the floor and a real sample agree; the interval brackets the point estimate
+    assert 0 < rep["fid_floor"] < 3 * rep["fid"] and rep["fid"] < 3 * rep["fid_floor"]
+    assert rep["fid_lo"] < rep["fid_hi"] and rep["fid_lo"] <= rep["fid"] * 1.5
+    bad = quality_report(real, noise, net, other_real=other)
+    assert bad["fid"] > 5 * bad["fid_floor"] and bad["fid_lo"] > rep["fid_hi"]
+    assert bad["fid_floor"] == pytest.approx(rep["fid_floor"])     # the floor depends on n, not on the fakes
+    # the floor grows as n shrinks (FID's small-sample bias), which is why it is reported at the same n
+    small = quality_report(real, x[800:850], net, other_real=other)
+    assert small["fid_floor"] > rep["fid_floor"] and small["n_floor"] == 50
+    assert "fid_lo" not in quality_report(real, noise, net, resamples=0)

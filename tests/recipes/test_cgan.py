@@ -31,6 +31,32 @@ def test_cgan_critic_steps_and_label_conditioning(tmp_path, image_folder, traini
         r.check_label(2)
 
 
+def test_cgan_attribute_scores_follow_the_judge_and_fail_non_faces(monkeypatch, training_recipe):
+    """cgan's attribute_acc is the judge's verdict on the requested label, a non-face a failure."""
+    from genlab.data.faces import ATTRIBUTES
+    from genlab.metrics.feature_net import AttributeClassifier
+
+    r = training_recipe("cgan", {**TINY, "g_width": 8, "d_width": 8, "n_train": 64, "eval_samples": 10})
+    glasses = ATTRIBUTES.index("glasses")
+
+    def verdict(face: float):   # every image: glasses (only), on a face or not
+        def f(self, x):
+            p = np.zeros((len(x), len(self.attributes)))
+            p[:, glasses] = 1.0
+            return np.full(len(x), face), p
+        return f
+
+    monkeypatch.setattr(AttributeClassifier, "_verdicts", verdict(1.0))
+    with r.eval_mode():
+        m = r.evaluate()
+    assert (m["attribute_acc_label0"], m["attribute_acc_label1"], m["attribute_acc"]) == (0.0, 1.0, 0.5)
+    assert m["face_rate"] == 1.0 and m["n_fake"] == 10 and "fid_floor" in m
+    monkeypatch.setattr(AttributeClassifier, "_verdicts", verdict(0.0))
+    with r.eval_mode():
+        m = r.evaluate()
+    assert (m["attribute_acc_label1"], m["attribute_acc"], m["face_rate"]) == (0.0, 0.0, 0.0)
+
+
 def test_cgan_rejects_batch_norm_critic_and_accumulation():
     from genlab.api import build_config
     from genlab.recipes.cgan import CGANRecipe

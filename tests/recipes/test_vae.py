@@ -63,9 +63,20 @@ def test_vae_arithmetic_and_other_modes_on_faces(tmp_path, monkeypatch):
     over = {**TINY, "image_size": 16, "n_train": 200, "latent_dim": 8, "width": 8, "max_steps": 5,
             "fid_samples": 0, "batch_size": 16, "feature_steps": 4, "edit_samples": 10}
     run = genlab.train("vae", overrides=over, out=tmp_path / "run", progress=False)
-    m = run.evaluate()
-    assert {"edit_glasses", "edit_glasses_before", "edit_smiling"} <= set(m)
-    assert all(0 <= m[k] <= 1 for k in m if k.startswith("edit_"))
+    # the edit scores are the judge's verdicts, and an edit that is not a face counts as a failure
+    from genlab.metrics.feature_net import AttributeClassifier
+
+    def verdict(face: float):   # every attribute present, on a face or not
+        return lambda self, x: (np.full(len(x), face), np.ones((len(x), len(self.attributes))))
+
+    monkeypatch.setattr(AttributeClassifier, "_verdicts", verdict(1.0))
+    yes = run.evaluate()
+    monkeypatch.setattr(AttributeClassifier, "_verdicts", verdict(0.0))
+    no = run.evaluate()
+    for name in ("glasses", "blond", "smiling"):
+        assert yes[f"edit_{name}"] == yes[f"edit_{name}_before"] == yes[f"edit_{name}_face_rate"] == 1.0
+        assert no[f"edit_{name}"] == no[f"edit_{name}_before"] == no[f"edit_{name}_face_rate"] == 0.0
+    monkeypatch.undo()
     out = run.sample(n=4, mode="arithmetic", attribute="glasses", strength=2.0)
     assert out.images.shape == (12, 16, 16, 3) and out.row_labels == ["input", "reconstruction", "+ glasses"]
     assert not np.array_equal(out.images[4:8], out.images[8:12])  # edited differs from the reconstruction

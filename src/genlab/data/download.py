@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, RunDirError
 
 _CHUNK = 1 << 20
 _ALLOWED_SCHEMES = ("http", "https", "ftp", "file")
@@ -96,4 +96,6 @@ def download(url: str, sha256: str, filename: str | None = None, cache_dir: str 
                 raise DataError(f"checksum mismatch for {url}: expected sha256 {expected}, got {got}")
     except OSError as e:
         raise DataError(f"cannot write {dest}: {e.strerror or e}") from None
+    except RunDirError as e:   # the atomic writer's own "cannot write ..." (a full disk, a read-only cache)
+        raise DataError(str(e)) from None
     return dest

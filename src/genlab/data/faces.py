@@ -630,11 +630,12 @@ def _read_cache(path: Path, n: int, size: int) -> tuple[np.ndarray, np.ndarray] 
 
 def _write_cache(path: Path, images: np.ndarray, attrs: np.ndarray) -> None:
     from ..engine.io import atomic_write
+    from ..errors import RunDirError
 
     try:
         with atomic_write(path) as f:
             np.savez_compressed(f, images=images, attributes=attrs)
-    except OSError:
+    except (OSError, RunDirError):  # atomic_write reports a failed write as RunDirError
         pass  # read-only or full disk: caching is only an optimisation
 
 

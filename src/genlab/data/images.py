@@ -350,10 +350,13 @@ def labelled_grid(images: Any, ncol: int = 8, labels: list[str | None] | None = 
         draw.text((gap, top + r * (ch + cap_h + gap) + ch // 2 - line // 2), text, fill="black", font=font)
     for i in range(n):
         r, col = divmod(i, ncol)
-        x, y = left + col * (colw + gap) + (colw - cw) // 2, top + r * (ch + cap_h + gap)
-        canvas.paste(Image.fromarray(a[i]), (x, y))
+        x0, y = left + col * (colw + gap), top + r * (ch + cap_h + gap)
+        canvas.paste(Image.fromarray(a[i]), (x0 + (colw - cw) // 2, y))
         if labels[i]:
             red = bool(highlight and i < len(highlight) and highlight[i])
+            # a caption wider than its image is centred in the column, so it never runs off the picture
+            tw = max(_text_size(font, t)[0] for t in str(labels[i]).split("\n"))
+            x = x0 + (colw - cw) // 2 if tw <= cw else x0 + max(0, (colw - tw) // 2)
             draw.multiline_text((x, y + ch + 1), str(labels[i]), fill="red" if red else "black", font=font,
                                 spacing=3)
     return np.asarray(canvas)

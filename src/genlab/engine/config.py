@@ -49,7 +49,7 @@ class TrainConfig:
     early_stop_mode: str = "min"    # min | max
     early_stop_patience: int = 0    # evaluations without improvement before stopping (0 = never stop)
     tensorboard: bool = False       # also write TensorBoard event files (needs the tensorboard package)
-    threads: int = 0                # CPU threads for torch ops (0 = torch's default); tiny models run best on 1
+    threads: int = 0                # CPU threads for torch ops (0 = automatic: engine/threads.py); N forces N
     data: str = ""                  # path to the user's data; empty = embedded default (stored absolute)
     preset: str = ""                # name of the preset applied (recorded for info)
 
@@ -88,7 +88,13 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
-        return _coerce(key, value, args[0])
+        # Members in declared order: `str | list[str]` keeps a string whole, takes a list as a list.
+        for i, arg in enumerate(args):
+            try:
+                return _coerce(key, value, arg)
+            except ConfigError:
+                if i == len(args) - 1:
+                    raise
     if origin in (list, tuple):
         (item_tp, *_) = typing.get_args(tp) or (str,)
         if isinstance(value, str):

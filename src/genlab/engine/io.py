@@ -15,7 +15,7 @@ from typing import IO, Iterator
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from ..errors import RunDirError
+from ..errors import WriteFailed
 
 
 def current_umask() -> int:
@@ -41,7 +41,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise RunDirError(f"cannot write {path}: {e.strerror or e}") from None
+        raise WriteFailed(f"cannot write {path}: {e.strerror or e}") from None
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
@@ -54,7 +54,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             os.unlink(tmp)
         if isinstance(e, OSError):
             kept = "the previous version is kept" if path.exists() else "nothing was written"
-            raise RunDirError(f"cannot write {path}: {e.strerror or e} ({kept})") from None
+            raise WriteFailed(f"cannot write {path}: {e.strerror or e} ({kept})") from None
         raise
 
 

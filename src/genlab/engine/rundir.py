@@ -19,6 +19,7 @@ import errno
 import json
 import os
 import pickle
+import time
 import tomllib
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,6 +39,9 @@ from .config import to_toml
 from .io import save_safetensors, save_torch, write_text
 
 STATE_FORMAT = 1
+# Temp files older than this process are left by a save that was killed; younger ones may be
+# another rank's (or another command's) write in progress.
+_PROCESS_START = time.time()
 
 
 class RunDir:
@@ -99,8 +103,9 @@ class RunDir:
             os.close(fd)  # closing releases the flock
 
     def remove_stale_temp_files(self) -> list[Path]:
-        """Temp files of saves killed mid-write (see io.atomic_write); call only under lock()."""
-        stale = [p for p in self.path.rglob(".*.tmp") if p.is_file()]
+        """Temp files of saves killed mid-write (see io.atomic_write), i.e. older than this
+        process; call only under lock()."""
+        stale = [p for p in self.path.rglob(".*.tmp") if p.is_file() and p.stat().st_mtime < _PROCESS_START]
         for p in stale:
             with contextlib.suppress(OSError):
                 p.unlink()

@@ -51,13 +51,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def set_threads(n: int) -> None:
-    """Intra-op CPU threads; 0 keeps torch's default. Small models lose more to thread
-    synchronisation than they gain, and an oversubscribed machine makes that much worse."""
-    if n > 0 and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -14,6 +14,12 @@ but they are NOT comparable with the Inception-v3 FID/KID published in papers.
   around its points with radius = distance to the k-th nearest neighbour in the same set.
   Precision = share of fakes inside the real manifold (fidelity), recall = share of reals
   inside the fake manifold (coverage; a mode-dropping generator has low recall).
+
+Every number depends on the sample sizes, FID most (it is biased upwards at small n), so
+`quality_report` returns them (`n_fake`, `n_real`), a bootstrap interval of the FID, and,
+when the caller passes real images outside the reference set, the real-vs-real floor: the
+FID/KID that real images themselves score at the same sizes. A difference between two models
+smaller than the floor and the interval is noise. KID is the raw MMD^2 (not scaled by 1000).
 """
 from __future__ import annotations
 
@@ -136,11 +142,44 @@ def precision_recall(real_feats: Any, fake_feats: Any, k: int = 3) -> tuple[floa
     return precision, recall
 
 
+def fid_interval(real_feats: Any, fake_feats: Any, resamples: int = 100, level: float = 0.9,
+                 seed: int = 0) -> tuple[float, float]:
+    """Bootstrap percentile interval of the FID: both sets resampled with replacement
+    `resamples` times. It shows how much the number moves with the particular samples drawn
+    (resampling repeats rows, so the interval sits a little above the point estimate)."""
+    r, f = _as_2d(real_feats, "real_feats"), _as_2d(fake_feats, "fake_feats")
+    rng = np.random.default_rng(seed)
+    values = [fid(r[rng.integers(0, len(r), len(r))], f[rng.integers(0, len(f), len(f))])
+              for _ in range(resamples)]
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def real_floor(real_feats: Any, other_real_feats: Any, n: int, kid_subsets: int = 50) -> dict[str, float]:
+    """What a perfect generator would score: FID and KID of `n` other real images (not in the
+    reference set) against the reference set, i.e. the noise floor at this sample size.
+    Differences between models smaller than this floor are not evidence."""
+    r, o = _as_2d(real_feats, "real_feats"), _as_2d(other_real_feats, "other_real_feats")
+    o = o[:n]
+    return {"fid_floor": fid(r, o), "kid_floor": kid(r, o, subsets=kid_subsets)[0], "n_floor": float(len(o))}
+
+
 def quality_report(real_images: torch.Tensor, fake_images: torch.Tensor, net: "FeatureNet",
-                   k: int = 3, kid_subsets: int = 50) -> dict[str, float]:
+                   k: int = 3, kid_subsets: int = 50, other_real: torch.Tensor | None = None,
+                   resamples: int = 100) -> dict[str, float]:
     """FID, KID (mean and std), precision and recall of fake vs real images (float NCHW in
-    [-1, 1]) in the feature space of `net` (see metrics.feature_net.get_feature_net)."""
+    [-1, 1]) in the feature space of `net` (see metrics.feature_net.get_feature_net), with the
+    sample sizes (`n_fake`, `n_real`), a 90% bootstrap interval of the FID (`fid_lo`, `fid_hi`;
+    resamples=0 leaves it out) and, given `other_real` (real images outside the reference set,
+    e.g. training images), the real-vs-real floor at the same sizes (`fid_floor`, `kid_floor`,
+    `n_floor`: see real_floor)."""
     rf, ff = net.features(real_images), net.features(fake_images)
     kid_mean, kid_std = kid(rf, ff, subsets=kid_subsets)
     precision, recall = precision_recall(rf, ff, k=min(k, len(rf) - 1, len(ff) - 1))
-    return {"fid": fid(rf, ff), "kid": kid_mean, "kid_std": kid_std, "precision": precision, "recall": recall}
+    out = {"fid": fid(rf, ff), "kid": kid_mean, "kid_std": kid_std, "precision": precision, "recall": recall,
+           "n_fake": float(len(ff)), "n_real": float(len(rf))}
+    if resamples:
+        out["fid_lo"], out["fid_hi"] = fid_interval(rf, ff, resamples)
+    if other_real is not None and len(other_real) >= 2:
+        out.update(real_floor(rf, net.features(other_real[:len(ff)]), len(ff), kid_subsets))
+    return out

@@ -78,6 +78,20 @@ REGISTRY: dict[str, RecipeEntry] = {
         "vae:VAERecipe",
         "convolutional VAE (correct KL, beta); prior samples, interpolation, attribute arithmetic; ELBO, FID",
         "procedural 32x32 faces with attributes (dataset=digits|mnist|fashion-mnist, or an image folder)"),
+    "translation": RecipeEntry(
+        "translation:TranslationRecipe",
+        "encoder-decoder Transformer translation; metrics: sacreBLEU, chrF (greedy + beam), val loss, perplexity",
+        "procedural English-French scene descriptions (--data: a folder like Multi30k's, NAME.en + NAME.fr, a TSV)"),
+    "musegan": RecipeEntry(
+        "musegan:MuseGANRecipe",
+        "MuseGAN: multi-track piano rolls from a WGAN-GP (chords/style/melody/groove latents); metrics: "
+        "empty bars, pitch classes, qualified notes, tonal distance, MIDI parse rates",
+        "Bach's four-part chorales from music21's corpus (a JSB .json or a MIDI folder with --data)"),
+    "music-transformer": RecipeEntry(
+        "music_transformer:MusicTransformerRecipe",
+        "Music Transformer: decoder-only Transformer over MIDI performance events (390 tokens); continues a "
+        "prompt MIDI; metrics: NLL per event vs unigram and untrained, musical statistics, parse rates",
+        "Bach's chorales from music21's corpus played as events (a JSB .json or a MIDI folder with --data)"),
 }
 
 

@@ -23,7 +23,7 @@ from torch import nn
 from ..engine.config import TrainConfig
 from ..engine.distributed import DistInfo
 from ..errors import ConfigError, TrainingDiverged
-from ..outputs import Output
+from ..outputs import Output, Texts
 
 
 @dataclass
@@ -101,6 +101,26 @@ class Recipe(abc.ABC):
     def write_samples(self, out_dir: Path, opts: SampleOptions) -> list[Path]:
         """Samples as files (PNG, text, MIDI) in out_dir; returns the paths."""
         return self.generate(opts).to_files(out_dir)
+
+    def show_data(self, n: int | None = None) -> Output:
+        """What the model learns from, without training (`genlab data`): the first `n` training
+        examples (None: the recipe's choice) as the typed output its samples use, so data and
+        samples can be compared side by side. This default describes training batch 0 as text;
+        families and recipes override it with pictures, excerpts, points or music."""
+        self.load_data_once()
+        batch = self.batch(0)
+        parts = batch.items() if isinstance(batch, dict) else enumerate(batch if isinstance(batch, (list, tuple))
+                                                                         else [batch])
+        texts = []
+        for key, value in parts:
+            if isinstance(value, torch.Tensor):
+                rows = value[:n or 4].tolist() if value.ndim else [value.item()]
+                texts.append(f"{key}: {value.dtype} {tuple(value.shape)}\n"
+                             + "\n".join(str(row) for row in rows))
+            else:
+                texts.append(f"{key}: {value!r}")
+        return Texts(texts, name="data", headings=[f"{self.name}: training batch 0, part {i + 1} of {len(texts)}"
+                                                   for i in range(len(texts))])
 
     # -- recipe: files beside the weights (tokenizers, vocabularies) ---------------------
     def save_artifacts(self, run_dir: Path) -> None:

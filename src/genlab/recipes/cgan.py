@@ -112,6 +112,10 @@ class CGANRecipe(ImageGANRecipe):
         if len(self.label_names) < 2 or len(torch.unique(self.train_y)) < 2:
             raise DataError("cgan needs images of at least 2 classes (sub-folders of the image folder)")
 
+    def data_examples(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """The training images with the classes the generator is conditioned on."""
+        return self.train_x, self.train_y, self.label_names
+
     def build_networks(self) -> dict[str, nn.Module]:
         c = self.config
         if not getattr(self, "label_names", None):
@@ -238,13 +242,15 @@ class CGANRecipe(ImageGANRecipe):
         n = c.eval_samples
         z = self.latents(n, EVAL_SEED)
         y = self.val_y[torch.randint(len(self.val_y), (n,), generator=torch.Generator().manual_seed(EVAL_LABEL_SEED))]
-        out = self.quality(self.data.val, self.generator_images(z, self.one_hot(y)))
+        out = self.quality(self.data.val, self.generator_images(z, self.one_hot(y)), other_real=self.data.train)
         if self.data.multi_label and self.attribute_classifier() is not None:
-            accs = []
-            for label in (0, 1):
-                pred = self.judge_attribute(self.generator_images(z, self.one_hot(torch.full((n,), label))),
-                                            c.attribute)
-                accs.append(float((pred == label).mean()))
-                out[f"attribute_acc_label{label}"] = accs[-1]
+            accs, faces = [], []
+            for label in (0, 1):   # a sample that is not a face counts as a failure
+                s = self.attribute_score(self.generator_images(z, self.one_hot(torch.full((n,), label))),
+                                         c.attribute, label)
+                accs.append(s["attribute_acc"])
+                faces.append(s["face_rate"])
+                out[f"attribute_acc_label{label}"], out[f"face_rate_label{label}"] = accs[-1], faces[-1]
             out["attribute_acc"] = float(sum(accs) / len(accs))
+            out["face_rate"] = float(sum(faces) / len(faces))
         return out

@@ -163,6 +163,14 @@ class ClassifierRecipe(Recipe):
         table = Points(torch.tensor([labels, pred]).T.numpy(), ["label", "prediction"], name="predictions")
         return Bundle({"predictions": picture, "table": table})
 
+    def show_data(self, n: int | None = None) -> Images:
+        """The first n training images (64 by default) with their (remapped) class names."""
+        self.load_data_once()
+        n = min(n or 64, len(self.x))
+        names = self.class_names()
+        return Images.from_float(self.x[:n], labels=[names[i] for i in self.y[:n].tolist()], name="data",
+                                 title=f"classifier: {n} of {len(self.x)} training images, captioned with their class")
+
     def class_names(self) -> list[str]:
         """Names of the (remapped) classes: the kept labels with classes=..., else the data's."""
         keep = self.config.class_list()

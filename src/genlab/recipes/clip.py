@@ -22,6 +22,7 @@ A diffusion run conditions on this model's text encoder with `--set text_encoder
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ class CLIPTrainConfig(TrainConfig):
     eval_every: int = 0
     save_every: int = 500
     log_every: int = 25
+    bounds = {"image_width": "[1, inf)", "text_width": "[1, inf)", "text_layers": "[1, inf)",
+              "text_heads": "[1, inf)", "embed_dim": "[1, inf)"}
 
     def check(self) -> None:
         if self.channels not in (1, 3) or self.image_size < 8:
@@ -113,6 +116,13 @@ class CLIPRecipe(ImageRecipe):
         self.tokenizer: Tokenizer | None = None
 
     # -- data ---------------------------------------------------------------------------------------
+    def show_data(self, n: int | None = None) -> Images:
+        """The first n training images (16 by default) captioned with their first phrasing."""
+        self.load_data_once()
+        n = min(n or 16, len(self.train_x))
+        return self.picture(self.train_x[:n], labels=[textwrap.fill(t, 28) for t in self.train_captions[0][:n]], ncol=4,
+                            name="data", title=f"clip: {n} of {len(self.train_x)} training images with their captions")
+
     def prepare_data(self) -> None:
         """Images in [-1, 1] and captions: train_captions[v][i] is phrasing v of train image i."""
         c = self.config

@@ -26,9 +26,9 @@ from ..engine.config import TrainConfig
 from ..errors import ConfigError, DataError
 from ..models.cyclegan import CycleDiscriminators, CycleGANConfig, CycleGenerators, ImagePool
 from ..models.losses import cycle_losses, lsgan_loss
-from ..outputs import Bundle
+from ..outputs import Bundle, Images
 from .base import SampleOptions
-from .image_base import ImageRecipe, check_sample
+from .image_base import ImageRecipe, check_sample, stacked_rows
 
 B_STREAM = 2_000_003     # step_rng stream of domain B's epoch permutations (A uses batch_indices' own)
 POOL_STREAM = 7          # step_rng stream of the image pools' draws
@@ -131,6 +131,18 @@ class CycleGANRecipe(ImageRecipe):
         else:
             self._faces()
             self.domain = "faces"
+
+    def show_data(self, n: int | None = None) -> Images:
+        """n training images of each domain (8 by default): domain A on the upper row of each
+        pair of rows, domain B below (unpaired: a column is not one face translated)."""
+        self.load_data_once()
+        c = self.config
+        n = min(n or 8, len(self.train_a), len(self.train_b))
+        names = ((f"A: no {c.attribute}", f"B: {c.attribute}") if self.domain == "faces"
+                 else ("A", "B"))
+        x, ncol, rows = stacked_rows([to_float(self.train_a[:n]), to_float(self.train_b[:n])], list(names), per_row=8)
+        return self.picture(x, ncol=ncol, row_labels=rows, name="data",
+                            title=f"cyclegan: {n} unpaired training images per domain")
 
     def epoch_size(self) -> int:
         return max(len(self.train_a), len(self.train_b))
@@ -285,21 +297,25 @@ class CycleGANRecipe(ImageRecipe):
         clf = self.attribute_classifier()
         out: dict[str, float] = {}
         per_dir: dict[str, list[float]] = {}
-        for direction, src, tgt, ideal in (("AtoB", self.val_a[:m], self.val_b, self.val_target_b),
-                                           ("BtoA", self.val_b[:m], self.val_a, self.val_target_a)):
+        for direction, src, tgt, ideal, other in (
+                ("AtoB", self.val_a[:m], self.val_b, self.val_target_b, self.train_b),
+                ("BtoA", self.val_b[:m], self.val_a, self.val_target_a, self.train_a)):
             fake, rec = self.translate(src, direction)
             real_src = to_float(src)
             vals = {"cycle_l1": float((rec - real_src).abs().mean() / 2)}   # in [0, 1] pixel units
-            rep = self.quality(tgt, fake)
-            vals.update({k: rep[k] for k in ("fid", "kid") if k in rep})
+            rep = self.quality(tgt, fake, other_real=other)
+            vals.update({k: rep[k] for k in ("fid", "kid", "n_fake", "n_real", "fid_lo", "fid_hi", "fid_floor",
+                                             "kid_floor") if k in rep})
             if ideal is not None:
                 vals["paired_l1"] = float((fake - to_float(ideal[:m])).abs().mean() / 2)
             if clf is not None:
                 col, target = list(clf.attributes).index(self.config.attribute), 1 if direction == "AtoB" else 0
-                p_src, p_fake = np.asarray(clf.predict(real_src)), np.asarray(clf.predict(fake))
+                p_src = np.asarray(clf.predict(real_src))
+                face, p_fake = clf.judge(fake)   # a translation that is not a face fails both
                 others = [j for j in range(p_src.shape[1]) if j != col]
-                vals["flipped"] = float((p_fake[:, col] == target).mean())
-                vals["preserved"] = float((p_fake[:, others] == p_src[:, others]).all(1).mean())
+                vals["flipped"] = float((face & (p_fake[:, col] == target)).mean())
+                vals["preserved"] = float((face & (p_fake[:, others] == p_src[:, others]).all(1)).mean())
+                vals["face_rate"] = float(face.mean())
             for k, v in vals.items():
                 out[f"{k}_{direction}"] = v
                 per_dir.setdefault(k, []).append(v)

@@ -442,10 +442,10 @@ class DiffusionRecipe(ImageRecipe):
         t0 = time.time()
         fake, _ = self.sample_images(opts, labels)
         sec = (time.time() - t0) / opts.n
-        out = self.quality(self.val_x[:FID_REFERENCE], fake)
+        out = self.quality(self.val_x[:FID_REFERENCE], fake, other_real=self.train_x)
         out["sec_per_image"] = sec
         if labels is not None and not c.text_encoder:
-            out["label_accuracy"] = self.label_accuracy(fake, labels)
+            out.update(self.label_accuracy(fake, labels))
         return out
 
     def prompt_following(self, n_per: int, guidance: float, seed: int = EVAL_SEED, steps: int = 50
@@ -470,25 +470,28 @@ class DiffusionRecipe(ImageRecipe):
         else:
             cond = None
         images, _ = self.sample_images(opts, cond)
-        correct = np.asarray(self.attribute_classifier().predict(images)) == wanted
+        face, pred = self.attribute_classifier().judge(images)
+        correct = (pred == wanted) & face[:, None]   # a sample that is not a face follows nothing
         out = {f"follow_{a}": float(correct[:, k].mean()) for k, a in enumerate(ATTRIBUTES)}
         out["follow_all"] = float(correct.all(1).mean())
+        out["face_rate"] = float(face.mean())
         if prompts:
             out["clip_score"] = clip_score(self.clip, self.tokenizer, images, prompts)
         return out
 
-    def label_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
-        """Share of samples whose label, as a classifier judges it, is the requested one: the
-        face attribute classifier for faces, the domain's feature net for labelled classes."""
+    def label_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """{"label_accuracy": share of samples whose label, as a classifier judges it, is the
+        requested one}: for faces the attribute judge, which counts a non-face as a failure
+        (and adds "face_rate"); for labelled classes the domain's feature net."""
         c = self.config
         if self.domain == "faces":
-            pred = self.judge_attribute(images, c.attribute)
-            return float((torch.from_numpy(pred) == labels).float().mean())
+            s = self.attribute_score(images, c.attribute, labels.numpy())
+            return {"label_accuracy": s["attribute_acc"], "face_rate": s["face_rate"]}
         net = self.feature_net()
         if net.heads.kind != "classes" or len(net.heads.classes) != len(self.class_names):
-            return float("nan")
+            return {"label_accuracy": float("nan")}
         pred = net.logits(images).argmax(-1)
-        return float((pred == labels).float().mean())
+        return {"label_accuracy": float((pred == labels).float().mean())}
 
     @torch.no_grad()
     def val_loss(self, n: int = 256) -> float:

@@ -52,7 +52,7 @@ class GPTTrainConfig(TrainConfig):
     beta1: float = 0.9             # AdamW beta1
     beta2: float = 0.99            # AdamW beta2
     compile: bool = False          # torch.compile the model for training (measured: no gain on CPU)
-    threads: int = 0               # CPU intra-op threads of this process (0 = torch's default, one per core)
+    threads: int = 0               # CPU intra-op threads of this process (0 = automatic: engine/threads.py)
     eval_tokens: int = 65536       # validation tokens scored per evaluation (0 = the whole split)
     novelty_samples: int = 4       # samples generated per evaluation for the novelty report (0 = off)
     novelty_tokens: int = 200      # tokens per novelty sample

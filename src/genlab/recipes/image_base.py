@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -88,6 +87,23 @@ class ImageRecipe(Recipe):
         n = getattr(self.config, "eval_images", 0)
         return self.data.val[:n] if n else self.data.val
 
+    # -- the data as users see it (genlab data) ---------------------------------------------------------
+    def show_data(self, n: int | None = None) -> Images:
+        """The first n training images (64 by default) captioned with their labels: the class, or
+        the attributes a procedural face has."""
+        self.load_data_once()
+        x, y, names = self.data_examples()
+        n = min(n or 64, len(x))
+        return self.picture(x[:n], labels=caption_labels(y[:n], names), name="data",
+                            title=f"{self.name}: {n} of {len(x)} training images ({self.data_source()})")
+
+    def data_examples(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(training images, their labels, the label names) as the recipe trains on them."""
+        return self.data.train, self.data.train_labels, list(self.data.label_names)
+
+    def data_source(self) -> str:
+        return self.data.source or self.config.data or self.domain
+
     # -- evaluation ------------------------------------------------------------------------------------
     @staticmethod
     def reconstruction_metrics(x: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
@@ -105,15 +121,19 @@ class ImageRecipe(Recipe):
                                                 steps=getattr(c, "feature_steps", 0) or None)
         return self._feature_net
 
-    def quality(self, real: torch.Tensor, fake: torch.Tensor, prefix: str = "") -> dict[str, float]:
+    def quality(self, real: torch.Tensor, fake: torch.Tensor, prefix: str = "",
+                other_real: torch.Tensor | None = None) -> dict[str, float]:
         """FID / KID / precision / recall of `fake` against `real` held-out images (float NCHW,
-        or uint8 NCHW); {} when either set is too small for these statistics."""
+        or uint8 NCHW), with the sample sizes, a bootstrap FID interval and, given `other_real`
+        (real images outside `real`: training images), the real-vs-real floor at the same sizes
+        (metrics.image.quality_report); {} when either set is too small for these statistics."""
         from ..data.images import to_float
         from ..metrics.image import quality_report
 
         if min(len(real), len(fake)) < MIN_HELD_OUT:
             return {}
-        rep = quality_report(to_float(real), to_float(fake), self.feature_net())
+        other = None if other_real is None else to_float(other_real[:len(fake)])
+        rep = quality_report(to_float(real), to_float(fake), self.feature_net(), other_real=other)
         return {f"{prefix}{k}": float(v) for k, v in rep.items()}
 
     def attribute_classifier(self) -> Any:
@@ -125,13 +145,13 @@ class ImageRecipe(Recipe):
         c = self.config
         return get_attribute_classifier(c.image_size, c.channels, steps=getattr(c, "feature_steps", 0) or None)
 
-    def judge_attribute(self, images: torch.Tensor, attribute: str) -> np.ndarray:
-        """0/1 per image: does the faces judge see `attribute` in it?"""
+    def attribute_score(self, images: torch.Tensor, attribute: str, labels: Any) -> dict[str, float]:
+        """{"attribute_acc": share of images the faces judge sees as faces showing labels[i] for
+        `attribute` (a non-face is a failure), "face_rate": share it sees as faces}."""
         clf = self.attribute_classifier()
-        names = list(clf.attributes)
-        if attribute not in names:
-            raise ConfigError(f"unknown face attribute {attribute!r} (known: {', '.join(names)})")
-        return np.asarray(clf.predict(images))[:, names.index(attribute)]
+        if attribute not in clf.attributes:
+            raise ConfigError(f"unknown face attribute {attribute!r} (known: {', '.join(clf.attributes)})")
+        return clf.score(images, attribute, labels)
 
     # -- EMA ---------------------------------------------------------------------------------------------
     def with_ema(self, modules: dict[str, nn.Module], enabled: bool = True) -> dict[str, nn.Module]:
@@ -152,6 +172,13 @@ class ImageRecipe(Recipe):
     def picture(images: torch.Tensor, **captions: Any) -> Images:
         """Float images in [-1, 1] (N, C, H, W) as the typed output (uint8), with grid captions."""
         return Images.from_float(images.float().cpu().clamp(-1, 1), **captions)
+
+
+def caption_labels(labels: torch.Tensor, names: list[str]) -> list[str]:
+    """One caption per image: its class name, or the names of its set 0/1 attributes (one a line)."""
+    if labels.ndim == 2:
+        return ["\n".join(names[j] for j in row.nonzero().flatten().tolist()) or "-" for row in labels]
+    return [names[i] if 0 <= i < len(names) else str(i) for i in labels.tolist()]
 
 
 def in_chunks(fn: Any, x: torch.Tensor, size: int) -> list[Any]:
@@ -386,4 +413,5 @@ class ImageGANRecipe(ImageRecipe):
     # -- evaluation -----------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
         self.load_data_once()
-        return self.quality(self.data.val, self.generator_images(self.latents(self.config.eval_samples, EVAL_SEED)))
+        return self.quality(self.data.val, self.generator_images(self.latents(self.config.eval_samples, EVAL_SEED)),
+                            other_real=self.data.train)

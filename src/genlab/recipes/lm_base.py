@@ -33,7 +33,8 @@ from .base import Recipe, SampleOptions
 
 VAL_FRACTION = 0.1                   # the last 10% of the text is held out
 NOVELTY_CORPUS_CHARS = 50_000_000    # novelty is measured against at most this much training text
-START_TEXTS = ("\n", ".")            # an empty prompt starts after a line break, else after a full stop
+START_TEXTS = ("\n", ".")
+EXCERPT_CHARS = 600                  # characters per excerpt that `genlab data` shows            # an empty prompt starts after a line break, else after a full stop
 
 
 @dataclass
@@ -99,6 +100,24 @@ class LanguageModelRecipe(Recipe):
         self.corpus = TokenCorpus.build(text, self.tokenizer, cache, val_fraction=VAL_FRACTION)
         self.check_corpus()
         self.train_text = text[:min(split_at, NOVELTY_CORPUS_CHARS)]
+
+    def show_data(self, n: int | None = None) -> Texts:
+        """n excerpts (4 by default) of EXCERPT_CHARS spread evenly over the training part of the
+        text, each starting at a line; no tokenizer is fitted."""
+        c = self.config
+        text = load_text_corpus(c.data or None)
+        train = text[:int(len(text) * (1 - VAL_FRACTION))]
+        if not train.strip():
+            raise DataError(f"{c.data or 'corpus'}: too little text ({len(text)} characters)")
+        n = n or 4
+        texts, heads = [], []
+        for i in range(n):
+            start = len(train) * i // n
+            line = train.rfind("\n", 0, start) + 1   # back to the start of its line
+            texts.append(train[line:line + EXCERPT_CHARS])
+            heads.append(f"excerpt {i + 1} of {n}: characters {line:,}-{line + len(texts[-1]):,} "
+                         f"of {len(train):,} training characters ({c.data or 'embedded corpus'})")
+        return Texts(texts, name="data", headings=heads)
 
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:

@@ -58,9 +58,6 @@ class LSTMLMConfig(TrainConfig):
     eval_tokens: int = 100_000   # validation tokens per evaluation (0 = the whole split)
     eval_streams: int = 16       # parallel streams the validation split is read in
     novelty_chars: int = 2000    # generated characters for the novelty report (0 = skip it)
-    # One thread: token-by-token LSTM steps are tiny, a second thread only adds synchronization
-    # (and stalls badly on a busy machine); --set threads=0 restores torch's default.
-    threads: int = 1
 
     def check(self) -> None:
         if self.tokenizer not in TOKENIZERS:

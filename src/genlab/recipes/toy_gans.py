@@ -75,7 +75,6 @@ class CurveConfig(TrainConfig):
     early_stop_patience: int = 10
     eval_samples: int = 2000   # generated points scored per evaluation
     coverage_bins: int = 50    # equal-width x bins for x_coverage
-    threads: int = 1
     bounds = {"x_min": "(-inf, inf)", "x_max": "(-inf, inf)", "n_train": "[1, inf)", "latent_dim": "[1, inf)",
               "hidden": "[1, inf)", "eval_samples": "[1, inf)", "coverage_bins": "[1, inf)"}
 
@@ -142,6 +141,15 @@ class CurveGANRecipe(Recipe):
         real = self.modules["scaler"](batch["real"])
         return gan_step(self, real, batch["z_d"], batch["z_g"])
 
+    def show_data(self, n: int | None = None) -> Points:
+        """The first n training points (all by default) over the curve they come from."""
+        self.load_data_once()
+        c = self.config
+        pts = self.points[:n] if n else self.points
+        ref = self.val_points if c.data else self._reference(2000)
+        title = f"gan-curve data: {len(pts)} of {len(self.points)} training points ({c.data or c.fn})"
+        return Points(pts, ["x", "y"], name="data", plot=partial(_scatter, ref, title, label="training data"))
+
     def generate(self, opts: CurveSample) -> Points:
         """n generated (x, y) points in data units; their picture shows them over the curve."""
         g = torch.Generator().manual_seed(opts.seed)
@@ -171,11 +179,11 @@ class CurveGANRecipe(Recipe):
                 "out_of_range": float(np.mean((pts[:, 0] < lo) | (pts[:, 0] > hi)))}
 
 
-def _scatter(reference: np.ndarray, title: str, values: np.ndarray, path: Path) -> Path:
-    """Generated points over the reference curve (a Points plot)."""
+def _scatter(reference: np.ndarray, title: str, values: np.ndarray, path: Path, label: str = "generated") -> Path:
+    """Generated (or training) points over the reference curve (a Points plot)."""
     from ..metrics.plots import scatter_vs_curve
 
-    return scatter_vs_curve(values, reference, path, title=title)
+    return scatter_vs_curve(values, reference, path, title=title, label=label)
 
 
 def x_coverage(x: np.ndarray, lo: float, hi: float, bins: int) -> float:
@@ -229,7 +237,6 @@ class PatternConfig(TrainConfig):
     early_stop_metric: str = "score"
     early_stop_mode: str = "max"
     eval_samples: int = 4000   # generated integers scored per evaluation
-    threads: int = 1
     bounds = {"multiple": "[1, inf)", "high": "[1, 1000000]", "n_train": "[1, inf)", "latent_dim": "[1, inf)",
               "hidden": "[1, inf)", "pack": "[1, inf)", "gumbel_tau": "(0, inf)", "eval_samples": "[1, inf)"}
 
@@ -303,6 +310,13 @@ class PatternGANRecipe(Recipe):
         return gan_step(self, batch["real"], batch["z_d"], batch["z_g"],
                         lambda x: F.gumbel_softmax(x.float(), tau=self.config.gumbel_tau, hard=True))
 
+    def show_data(self, n: int | None = None) -> Points:
+        """The first n training integers (all by default) and their histogram (valid values in green)."""
+        self.load_data_once()
+        nums = (self.numbers[:n] if n else self.numbers).numpy()
+        return Points(nums, ["value"], name="data", plot=partial(_histogram, self.valid, self.width,
+                                                                   what="training"))
+
     def generate(self, opts: PatternSample) -> Points:
         """n integers drawn from the generator's categorical distribution; their picture is a
         histogram with the valid values in green."""
@@ -328,11 +342,11 @@ class PatternGANRecipe(Recipe):
                 "score": float(valid.mean()) * coverage * (1 - tv)}
 
 
-def _histogram(valid: np.ndarray, width: int, values: np.ndarray, path: Path) -> Path:
-    """Counts of each generated integer, valid values in green (a Points plot)."""
+def _histogram(valid: np.ndarray, width: int, values: np.ndarray, path: Path, what: str = "generated") -> Path:
+    """Counts of each generated (or training) integer, valid values in green (a Points plot)."""
     from ..metrics.plots import histogram_numbers
 
-    return histogram_numbers(values[:, 0], valid, width, path)
+    return histogram_numbers(values[:, 0], valid, width, path, what=what)
 
 
 def load_integers(path: Path, high: int) -> np.ndarray:

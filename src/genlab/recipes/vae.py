@@ -146,7 +146,7 @@ class VAERecipe(ImageRecipe):
         z = torch.randn(len(real), self.config.latent_dim, generator=g)
         fake = torch.cat(in_chunks(lambda b: raw_to_image(model.decode(b.to(self.device)).float(),
                                                           self.config.loss_kind).cpu(), z, self.config.eval_batch))
-        return self.quality(real, fake)
+        return self.quality(real, fake, other_real=self.data.train)
 
     def untrained_model(self) -> nn.Module:
         """A freshly initialised VAE (same seed as training): the baseline next to each metric."""
@@ -217,8 +217,9 @@ class VAERecipe(ImageRecipe):
                 continue
             z = self._encode(pool)
             edited = self._decode(z + self.attribute_direction(name, z_train))
-            out[f"edit_{name}"] = float(clf.predict(edited)[:, i].mean())
-            out[f"edit_{name}_before"] = float(clf.predict(self._decode(z))[:, i].mean())
+            s = clf.score(edited, name, 1)   # an edit that is not a face counts as a failure
+            out[f"edit_{name}"], out[f"edit_{name}_face_rate"] = s["attribute_acc"], s["face_rate"]
+            out[f"edit_{name}_before"] = clf.score(self._decode(z), name, 1)["attribute_acc"]
         return out
 
     def generate(self, opts: VAESample) -> Images:
