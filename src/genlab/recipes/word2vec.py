@@ -40,6 +40,7 @@ from .base import Recipe, SampleOptions
 
 VAL_FRACTION = 0.1                      # the last 10% of the text is held out (as for the language models)
 VOCAB_FILE = "vocab.json"
+SPAN_FACTOR = 3                         # a window looks this many times `window` words away past subsampled ones
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # The evaluation files shipped in gensim's test data (found without importing gensim)
 GENSIM_FILES = {"analogy": "questions-words.txt", "wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
@@ -170,14 +171,24 @@ class Word2VecRecipe(Recipe):
                  ) -> dict[str, torch.Tensor]:
         """Centres at `positions` of `ids` with their windows, subsampling and negatives."""
         c, n = self.config, len(positions)
-        offsets = torch.cat([torch.arange(-c.window, 0), torch.arange(1, c.window + 1)])
         reach = torch.randint(1, c.window + 1, (n, 1), generator=g)
-        ctx_pos = positions[:, None] + offsets[None]
-        valid = (ctx_pos >= 0) & (ctx_pos < len(ids)) & (offsets.abs()[None] <= reach)
-        context = ids[ctx_pos.clamp(0, len(ids) - 1)]
         centre = ids[positions]
-        keep = torch.rand(n, 2 * c.window + 1, generator=g)
-        mask = valid & (keep[:, 1:] < self.keep_prob[context]) & (keep[:, :1] < self.keep_prob[centre][:, None])
+        keep_centre = torch.rand(n, 1, generator=g) < self.keep_prob[centre][:, None]
+        # As gensim and the C tool: subsampled words are removed *before* windowing, so a window
+        # reaches past them. Each side looks up to SPAN_FACTOR * window words away and keeps the
+        # first `reach` words that survive subsampling.
+        span = SPAN_FACTOR * c.window
+        sides = []
+        for sign in (-1, 1):
+            pos = positions[:, None] + sign * torch.arange(1, span + 1)[None]
+            inside = (pos >= 0) & (pos < len(ids))
+            words = ids[pos.clamp(0, len(ids) - 1)]
+            kept = inside & (torch.rand(n, span, generator=g) < self.keep_prob[words])
+            rank = kept.long().cumsum(1)
+            first = torch.where(kept, rank, span + 1).argsort(dim=1, stable=True)[:, :c.window]
+            sides.append((words.gather(1, first), (kept & (rank <= reach)).gather(1, first)))
+        context = torch.cat([sides[0][0], sides[1][0]], 1)
+        mask = torch.cat([sides[0][1], sides[1][1]], 1) & keep_centre
         shape = (n, c.negative) if c.arch == "cbow" else (n, 2 * c.window, c.negative)
         negatives = torch.searchsorted(self.neg_table, torch.rand(shape, generator=g)).clamp(max=len(self.words) - 1)
         return {"centre": centre, "context": context, "mask": mask, "negatives": negatives}
