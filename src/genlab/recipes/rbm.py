@@ -109,6 +109,13 @@ class RBMRecipe(ImageRecipe):
         self.load_checked_images()
         self.train_v, self.val_v = self.binary(self.data.train), self.binary(self.data.val)
 
+    def show_data(self, n: int | None = None) -> Images:
+        """The first n (16 by default) training images as the RBM sees them: binarized."""
+        self.load_data_once()
+        v = self.train_v[:n or 16]
+        return Images.from_float(self.as_images(v), name="data",
+                                 title=f"training images binarized at {self.config.threshold} ({self.domain})")
+
     def batch(self, index: int) -> dict:
         v = self.train_v[self.batch_indices(index, len(self.train_v))]
         return {"v": v.to(self.device), "rng": self.step_rng(index, stream=1 + self.dist.rank)}

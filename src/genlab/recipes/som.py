@@ -24,7 +24,7 @@ from ..data.text import read_text
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, DataError
 from ..models.som import SOM
-from ..outputs import Bundle, Images
+from ..outputs import Bundle, Images, Points
 from .base import Recipe, SampleOptions
 
 
@@ -115,6 +115,14 @@ class SOMRecipe(Recipe):
         c = self.config
         if training and c.epochs > 0:  # epochs count vectors, the trainer counts steps
             c.max_steps = max(1, int(np.ceil(c.epochs * len(self.train_x) / c.batch_size)))
+
+    def show_data(self, n: int | None = None) -> Points:
+        """The first n (16 by default) training vectors, one row each."""
+        self.load_data_once()
+        x = self.train_x[:n or 16].numpy()
+        columns = ["r", "g", "b"] if not self.config.data and self.config.dataset == "colours" \
+            else [f"x{i}" for i in range(x.shape[1])]
+        return Points(x, columns, name="data")
 
     @property
     def dim(self) -> int:

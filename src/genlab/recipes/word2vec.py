@@ -35,11 +35,12 @@ from ..engine.config import TrainConfig
 from ..engine.io import write_text
 from ..errors import ConfigError, DataError
 from ..models.word2vec import Word2Vec
-from ..outputs import Bundle, Table, WordVectors
+from ..outputs import Bundle, Table, Texts, WordVectors
 from .base import Recipe, SampleOptions
 
 VAL_FRACTION = 0.1                      # the last 10% of the text is held out (as for the language models)
 VOCAB_FILE = "vocab.json"
+EXCERPT_WORDS = 40                      # words per excerpt of `genlab data`
 SPAN_FACTOR = 3                         # a window looks this many times `window` words away past subsampled ones
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # The evaluation files shipped in gensim's test data (found without importing gensim)
@@ -147,6 +148,19 @@ class Word2VecRecipe(Recipe):
         self.val_ids = self.encode(val)
         if len(self.train_ids) < 2:
             raise DataError(f"{c.data or 'corpus'}: too little text to train on")
+
+    def show_data(self, n: int | None = None) -> Texts:
+        """n excerpts (4 by default) of the training words as the model sees them: lowercase,
+        punctuation dropped, words under min_count removed; spread evenly over the training part."""
+        self.load_data_once()
+        n, ids = n or 4, self.train_ids
+        texts, heads = [], []
+        for i in range(n):
+            start = len(ids) * i // n
+            texts.append(" ".join(self.words[j] for j in ids[start:start + EXCERPT_WORDS].tolist()))
+            heads.append(f"excerpt {i + 1} of {n}: training words {start:,}-{start + EXCERPT_WORDS:,} of "
+                         f"{len(ids):,} ({self.config.data or 'embedded corpus'}, vocabulary {len(self.words):,})")
+        return Texts(texts, name="data", headings=heads)
 
     def encode(self, words: list[str]) -> torch.Tensor:
         """Ids of the in-vocabulary words (out-of-vocabulary words are removed, as in gensim)."""
