@@ -248,7 +248,7 @@ def show_data(recipe: str, data: str | Path | None = None,
     cfg = build_config(cls, overrides=overrides, data=data)
     if cfg.data:
         check_data_path(cfg.data)
-    configure_threads(cfg.threads, [])   # no model: the choice for loading data alone
+    configure_threads(cfg.threads, [])   # no model yet: data preparation is light work
     r = cls(cfg, "cpu")
     with torch.no_grad():
         return r.show_data(n)

@@ -57,7 +57,7 @@ def test_prompts_guidance_zero_is_unconditional(runs):
 def test_evaluate_reports_prompt_following_and_clip_score(runs):
     _, run = runs
     m = run.evaluate()
-    assert {"follow_glasses", "follow_blond", "follow_smiling", "follow_all", "clip_score", "fid"} <= set(m)
+    assert {"follow_glasses", "follow_blond", "follow_smiling", "follow_all", "face_rate", "clip_score", "fid"} <= set(m)
     assert 0 <= m["follow_all"] <= min(m["follow_glasses"], m["follow_blond"], m["follow_smiling"])
 
 

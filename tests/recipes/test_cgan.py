@@ -31,12 +31,12 @@ def test_cgan_critic_steps_and_label_conditioning(tmp_path, image_folder, traini
         r.check_label(2)
 
 
-def test_cgan_attribute_scores_follow_the_judge_and_fail_non_faces(monkeypatch):
+def test_cgan_attribute_scores_follow_the_judge_and_fail_non_faces(monkeypatch, training_recipe):
     """cgan's attribute_acc is the judge's verdict on the requested label, a non-face a failure."""
     from genlab.data.faces import ATTRIBUTES
     from genlab.metrics.feature_net import AttributeClassifier
 
-    r = _recipe("cgan", g_width=8, d_width=8, n_train=64, eval_samples=10)
+    r = training_recipe("cgan", {**TINY, "g_width": 8, "d_width": 8, "n_train": 64, "eval_samples": 10})
     glasses = ATTRIBUTES.index("glasses")
 
     def verdict(face: float):   # every image: glasses (only), on a face or not

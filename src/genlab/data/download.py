@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ..errors import DataError, RunDirError
+from ..errors import DataError, WriteFailed
 
 _CHUNK = 1 << 20
 _ALLOWED_SCHEMES = ("http", "https", "ftp", "file")
@@ -94,8 +94,8 @@ def download(url: str, sha256: str, filename: str | None = None, cache_dir: str 
             got = h.hexdigest()
             if got != expected:
                 raise DataError(f"checksum mismatch for {url}: expected sha256 {expected}, got {got}")
+    except WriteFailed as e:   # the atomic writer's own "cannot write ..." (a full disk, a read-only cache)
+        raise DataError(str(e)) from None
     except OSError as e:
         raise DataError(f"cannot write {dest}: {e.strerror or e}") from None
-    except RunDirError as e:   # the atomic writer's own "cannot write ..." (a full disk, a read-only cache)
-        raise DataError(str(e)) from None
     return dest

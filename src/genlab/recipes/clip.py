@@ -83,6 +83,13 @@ class CLIPTrainConfig(TrainConfig):
             raise ConfigError("invalid config: vocab_size must be >= 257 (256 bytes + <eos>)")
         if self.captions_per_image < 1 or self.eval_pairs < 5:
             raise ConfigError("invalid config: need captions_per_image >= 1 and eval_pairs >= 5")
+        for key in ("image_width", "text_width", "text_layers", "text_heads", "embed_dim"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"invalid config: {key} must be >= 1")
+        if self.image_width % 8:
+            raise ConfigError("invalid config: image_width must be a multiple of 8 (GroupNorm groups)")
+        if self.n_train < 0 or not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError("invalid config: need n_train >= 0 and val_fraction in (0, 1)")
         if self.text_width % self.text_heads:
             raise ConfigError("invalid config: text_width must be divisible by text_heads")
         if self.context < 4:
