@@ -111,6 +111,11 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x)), kv
 
 
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of logits (B, T, vocab) against next tokens (B, T), in fp32 even under autocast."""
+    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction)
+
+
 class GPT(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()

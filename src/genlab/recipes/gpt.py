@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, RunDirError
-from ..models.gpt import GPT, GPTConfig
+from ..models.gpt import GPT, GPTConfig, next_token_loss
 from ..tokenizers import Tokenizer, build_tokenizer
 from .lm_base import LanguageModelRecipe, LMSample
 
@@ -205,7 +204,7 @@ class GPTRecipe(LanguageModelRecipe):
         x, y = batch
         with self.autocast():
             logits = self.train_modules["model"](x)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        loss = next_token_loss(logits, y)
         self.optimize("model", loss)
         return {"loss": loss.item()}
 
@@ -223,8 +222,7 @@ class GPTRecipe(LanguageModelRecipe):
             x, y = self.corpus.window_batch("val", starts[i:i + c.batch_size].numpy(), c.block_size, 0)
             with self.autocast():
                 logits = model(x.to(self.device))
-            total += F.cross_entropy(logits.float().flatten(0, 1), y.to(self.device).flatten(),
-                                     reduction="sum").item()
+            total += next_token_loss(logits, y.to(self.device), reduction="sum").item()
             count += y.numel()
         return total, count
 

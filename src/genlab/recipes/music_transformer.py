@@ -29,13 +29,12 @@ from typing import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..data.midi import Note, Track, midi_bytes, piano_roll, read_tracks, roll_to_tracks, voices_to_roll, write_midi
 from ..engine.config import TrainConfig
 from ..errors import ConfigError, DataError
-from ..models.gpt import GPT, GPTConfig
+from ..models.gpt import GPT, GPTConfig, next_token_loss
 from ..outputs import Midi
 from ..sampling.generate import generate, stream
 from ..sampling.logits import check_sampling_options
@@ -166,7 +165,7 @@ class MusicTransformerRecipe(Recipe):
         x, y = batch
         with self.autocast():
             logits = self.train_modules["model"](x)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        loss = next_token_loss(logits, y)
         self.optimize("model", loss)
         return {"loss": loss.item()}
 
@@ -186,7 +185,7 @@ class MusicTransformerRecipe(Recipe):
             w = data[idx].to(self.device)
             with self.autocast():
                 logits = model(w[:, :-1])
-            total += F.cross_entropy(logits.float().flatten(0, 1), w[:, 1:].flatten(), reduction="sum").item()
+            total += next_token_loss(logits, w[:, 1:], reduction="sum").item()
             count += w[:, 1:].numel()
         return total / count
 

@@ -222,6 +222,15 @@ class TranslationRecipe(Recipe):
         return {"model": torch.optim.AdamW(groups, **kw)}
 
     # -- data ------------------------------------------------------------------------------------------------
+    def show_data(self, n: int | None = None) -> Translations:
+        """n training pairs (8 by default) spread evenly over the training split; no tokenizer is fitted."""
+        from ..data.parallel import load_parallel
+
+        c = self.config
+        src, tgt = load_parallel(c.data or None, c.src, c.tgt).splits["train"]
+        idx = np.linspace(0, len(src) - 1, min(n or 8, len(src))).round().astype(int)
+        return Translations([src[i] for i in idx], [tgt[i] for i in idx], c.src, c.tgt, name="data")
+
     def prepare_data(self) -> None:
         from ..data.parallel import load_parallel, token_batches
         from ..tokenizers import BPETokenizer
