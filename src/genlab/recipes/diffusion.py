@@ -32,7 +32,6 @@ sampling runs the requested number of steps with the given seed.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import time
@@ -44,20 +43,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.captions import face_captions, prompt_for
+from ..data.captions import face_captions
 from ..data.faces import ATTRIBUTES
-
 from ..data.image_datasets import ImageData
 from ..diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, guided, sample_loop
 from ..diffusion.samplers import SPACINGS
 from ..diffusion.schedules import PREDICTIONS, SCHEDULES
+from ..diffusion.text import TextCondition, attribute_prompts
 from ..diffusion.training import LOSSES
 from ..engine.config import TrainConfig
 from ..engine.io import write_text
 from ..errors import ConfigError, DataError
-from ..models.clip import CLIP, clip_score, embed_texts, load_clip, load_clip_run, save_clip
+from ..metrics.prompt_following import attribute_combinations, prompt_following
 from ..models.unet import UNet, UNetConfig
-from ..tokenizers import Tokenizer
 from ..outputs import Bundle
 from .base import SampleOptions
 from .image_base import ImageRecipe
@@ -200,8 +198,7 @@ class DiffusionRecipe(ImageRecipe):
         c = self.config
         self.schedule = NoiseSchedule(c.schedule, c.timesteps, c.beta_start, c.beta_end)
         self.class_names: list[str] = []
-        self.clip: CLIP | None = None           # text models: the frozen CLIP (text side conditions)
-        self.tokenizer: Tokenizer | None = None
+        self.text: TextCondition | None = None  # text models: the frozen CLIP (text side conditions)
         self.train_text: torch.Tensor | None = None   # (captions_per_image, N train, D) caption embeddings
 
     # -- data -------------------------------------------------------------------------------------
@@ -214,24 +211,20 @@ class DiffusionRecipe(ImageRecipe):
         if c.text_encoder:
             if d.domain != "faces":
                 raise ConfigError("text_encoder=... needs the procedural faces (their captions); no --data")
-            if self.clip is None:      # a new run; resumed and loaded runs read their own copy
-                self.clip, self.tokenizer = load_clip_run(c.text_encoder)
-            if self.clip.cfg.image_size != c.image_size or self.clip.cfg.channels != c.channels:
-                raise ConfigError(f"the clip run saw {self.clip.cfg.channels}x{self.clip.cfg.image_size}px images, "
-                                  f"this config says {c.channels}x{c.image_size}px")
+            if self.text is None:      # a new run; resumed and loaded runs read their own copy
+                self.text = TextCondition.from_clip_run(c.text_encoder)
+            self.text.check_images(c.image_size, c.channels)
         self.train_x_dev = self.train_x.to(self.device)
 
     def caption_embeddings(self) -> torch.Tensor:
         """(captions_per_image, N train, D): the pooled text embedding of each phrasing of each
         training face (the faces are the first N of seed 0)."""
         if self.train_text is None:
-            idx = np.arange(len(self.train_x))
-            self.train_text = torch.stack([self.embed(face_captions(idx, variant=v))
-                                           for v in range(self.config.captions_per_image)])
+            self.train_text = self.text.caption_embeddings(np.arange(len(self.train_x)), self.config.captions_per_image)
         return self.train_text
 
     def embed(self, texts: list[str]) -> torch.Tensor:
-        return embed_texts(self.clip, self.tokenizer, texts)
+        return self.text.embed(texts)
 
     def _labels(self, d: ImageData) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         c = self.config
@@ -249,8 +242,8 @@ class DiffusionRecipe(ImageRecipe):
     def save_artifacts(self, run_dir: Path) -> None:
         write_text(Path(run_dir) / "classes.json", json.dumps({"class_names": self.class_names,
                                                                 "domain": getattr(self, "domain", "")}))
-        if self.clip is not None:
-            save_clip(run_dir, self.clip, self.tokenizer)
+        if self.text is not None:
+            self.text.save(run_dir)
 
     def load_artifacts(self, run_dir: Path) -> None:
         path = Path(run_dir) / "classes.json"
@@ -260,7 +253,7 @@ class DiffusionRecipe(ImageRecipe):
             if meta.get("domain"):
                 self.domain = meta["domain"]
         if self.config.text_encoder:
-            self.clip, self.tokenizer = load_clip(run_dir)
+            self.text = TextCondition.load(run_dir)
 
     # -- model ------------------------------------------------------------------------------------
     def unet_config(self) -> UNetConfig:
@@ -269,7 +262,7 @@ class DiffusionRecipe(ImageRecipe):
                           blocks=c.blocks, attention_resolutions=tuple(c.attention_resolutions),
                           head_channels=c.head_channels, groups=c.groups, dropout=c.dropout,
                           num_classes=len(self.class_names) if c.conditional else 0,
-                          text_dim=self.clip.cfg.embed_dim if c.text_encoder else 0)
+                          text_dim=self.text.dim if c.text_encoder else 0)
 
     def build_modules(self) -> dict[str, nn.Module]:
         if self.config.conditional and not self.class_names:
@@ -281,7 +274,7 @@ class DiffusionRecipe(ImageRecipe):
     def null(self) -> int | torch.Tensor:
         """The condition classifier-free guidance drops to: the null class, or a zero text embedding."""
         if self.config.text_encoder:
-            return torch.zeros(self.clip.cfg.embed_dim)
+            return self.text.null
         return len(self.class_names)
 
     # -- training -----------------------------------------------------------------------------------
@@ -334,11 +327,7 @@ class DiffusionRecipe(ImageRecipe):
     def prompts_for(self, opts: DiffusionSample, n: int) -> list[str]:
         """Text models: the prompt of each of n samples (opts.prompt, or a fresh phrasing of each
         glasses x blond x smiling combination in turn)."""
-        if opts.prompt.strip():
-            return [opts.prompt.strip()] * n
-        combos = list(itertools.product((False, True), repeat=len(ATTRIBUTES)))
-        rng = np.random.default_rng(opts.seed)
-        return [prompt_for(dict(zip(ATTRIBUTES, combos[i % len(combos)])), rng) for i in range(n)]
+        return self.text.prompts(opts.prompt, n, opts.seed)
 
     def labels_for(self, opts: DiffusionSample, n: int) -> torch.Tensor | None:
         """The requested label (text models: prompt embedding) for each of n samples (None for
@@ -457,26 +446,20 @@ class DiffusionRecipe(ImageRecipe):
         c = self.config
         if self.domain != "faces":
             raise ConfigError("prompt-following is measured on the procedural faces only")
-        combos = list(itertools.product((0, 1), repeat=len(ATTRIBUTES)))
-        wanted = np.array([combo for combo in combos for _ in range(n_per)])
+        wanted = attribute_combinations(n_per)
         opts = DiffusionSample(n=len(wanted), seed=seed, steps=steps, eta=1.0, guidance_scale=guidance, strip=0)
         prompts: list[str] = []
         if c.text_encoder:
-            rng = np.random.default_rng(seed)
-            prompts = [prompt_for({a: bool(v) for a, v in zip(ATTRIBUTES, row)}, rng) for row in wanted]
+            prompts = attribute_prompts(wanted, np.random.default_rng(seed))
             cond = self.embed(prompts)
         elif c.conditional:
             cond = torch.from_numpy(wanted[:, ATTRIBUTES.index(c.attribute)]).long()
         else:
             cond = None
         images, _ = self.sample_images(opts, cond)
-        face, pred = self.attribute_classifier().judge(images)
-        correct = (pred == wanted) & face[:, None]   # a sample that is not a face follows nothing
-        out = {f"follow_{a}": float(correct[:, k].mean()) for k, a in enumerate(ATTRIBUTES)}
-        out["follow_all"] = float(correct.all(1).mean())
-        out["face_rate"] = float(face.mean())
+        out = prompt_following(images, wanted, self.attribute_classifier())
         if prompts:
-            out["clip_score"] = clip_score(self.clip, self.tokenizer, images, prompts)
+            out["clip_score"] = self.text.score(images, prompts)
         return out
 
     def label_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
