@@ -155,6 +155,21 @@ class DDIMSampler(_Sampler):
         return StepOutput(prev, x0)
 
 
+def make_sampler(kind: str, schedule: NoiseSchedule, prediction: str = "eps", steps: int = 0, eta: float = 1.0,
+                 spacing: str = "trailing", clip_x0: bool = False, ddim_steps: int = 50) -> DDPMSampler | DDIMSampler:
+    """A sampler by name, its timesteps set: "ddpm" (ancestral, small variance; steps 0 = all T)
+    or "ddim" (steps 0 = min(ddim_steps, T))."""
+    if steps > schedule.T:
+        raise ConfigError(f"invalid sample option: steps {steps} > timesteps {schedule.T}")
+    if kind == "ddpm":
+        s: DDPMSampler | DDIMSampler = DDPMSampler(schedule, prediction, variance="small", clip_x0=clip_x0)
+        s.set_timesteps(steps or None, spacing)
+    else:
+        s = DDIMSampler(schedule, prediction, eta=eta, clip_x0=clip_x0)
+        s.set_timesteps(steps or min(ddim_steps, schedule.T), spacing)
+    return s
+
+
 def sample_loop(model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], sampler: _Sampler,
                 x_T: torch.Tensor, generator: torch.Generator | None = None,
                 keep: tuple[int, ...] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:

@@ -9,16 +9,11 @@ sampling. Conditional models (`conditional=true`) see a label embedding; with pr
 `p_uncond` the label is replaced by a "null" class, so one network is both the conditional
 and the unconditional model that classifier-free guidance mixes at sampling time.
 
-Text-conditional models (`text_encoder=CLIP_RUN`, procedural faces): each face is captioned
-(data/captions.py, `captions_per_image` phrasings, one drawn per step) and the U-Net sees the
-caption's pooled CLIP text embedding (the normalised joint-space vector at <eos>; no
-cross-attention), replaced by the zero vector with probability `p_uncond` for guidance. The
-CLIP model and its tokenizer are copied into the run directory (clip.json, clip.safetensors,
-tokenizer.json), so the run loads without the clip run. `genlab sample RUN --set prompt="a blond
-person with glasses" --set guidance_scale=3`; the byte-level BPE encodes any word (words the
-captions never used get pieces the model was not trained on: they change little). Evaluation
-adds prompt-following (the attribute judge on images asked for each glasses x blond x smiling
-combination) and the CLIP score.
+Text-conditional models (`text_encoder=CLIP_RUN`, procedural faces; diffusion/text.py): the
+U-Net sees the pooled CLIP embedding of one of `captions_per_image` captions per face, dropped
+to zero with probability `p_uncond`. `genlab sample RUN --set prompt="a blond person with
+glasses" --set guidance_scale=3`; the byte-level BPE encodes any word (words the captions never
+used change little). Evaluation adds prompt-following (metrics/prompt_following.py) and the CLIP score.
 
 Sampling: `sampler=ddpm` (ancestral, all T steps by default) or `sampler=ddim` (any number of
 `steps`, `eta` 0 = deterministic, 1 = stochastic as in the book), `guidance_scale` for
@@ -43,10 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.captions import face_captions
 from ..data.faces import ATTRIBUTES
-from ..data.image_datasets import ImageData
-from ..diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, guided, sample_loop
+from ..diffusion import (DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, guided, make_sampler,
+                         sample_loop)
 from ..diffusion.samplers import SPACINGS
 from ..diffusion.schedules import PREDICTIONS, SCHEDULES
 from ..diffusion.text import TextCondition, attribute_prompts
@@ -207,7 +201,9 @@ class DiffusionRecipe(ImageRecipe):
         d = self.load_images()
         self.train_x, self.val_x = d.train, d.val
         if c.conditional:
-            self.train_y, self.val_y, self.class_names = self._labels(d)
+            self.train_y, self.val_y, self.class_names = d.classes(c.attribute)
+            if len(self.class_names) < 2:
+                raise DataError("conditional=true needs labelled data: an image folder with one sub-folder per class")
         if c.text_encoder:
             if d.domain != "faces":
                 raise ConfigError("text_encoder=... needs the procedural faces (their captions); no --data")
@@ -225,19 +221,6 @@ class DiffusionRecipe(ImageRecipe):
 
     def embed(self, texts: list[str]) -> torch.Tensor:
         return self.text.embed(texts)
-
-    def _labels(self, d: ImageData) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        c = self.config
-        if d.multi_label:   # faces: one binary attribute becomes the class (0 = without, 1 = with)
-            if c.attribute not in d.label_names:
-                raise ConfigError(f"invalid config: attribute must be one of {', '.join(d.label_names)}, "
-                                  f"got {c.attribute!r}")
-            k = d.label_names.index(c.attribute)
-            return d.train_labels[:, k].long(), d.val_labels[:, k].long(), [f"no {c.attribute}", c.attribute]
-        names = list(d.label_names)
-        if len(names) < 2:
-            raise DataError("conditional=true needs labelled data: an image folder with one sub-folder per class")
-        return d.train_labels.long(), d.val_labels.long(), names
 
     def save_artifacts(self, run_dir: Path) -> None:
         write_text(Path(run_dir) / "classes.json", json.dumps({"class_names": self.class_names,
@@ -313,16 +296,8 @@ class DiffusionRecipe(ImageRecipe):
         return self.modules["ema" if opts.ema else "unet"]
 
     def make_sampler(self, opts: DiffusionSample) -> DDPMSampler | DDIMSampler:
-        c = self.config
-        if opts.steps > c.timesteps:
-            raise ConfigError(f"invalid sample option: steps {opts.steps} > timesteps {c.timesteps}")
-        if opts.sampler == "ddpm":
-            s = DDPMSampler(self.schedule, c.prediction, variance="small", clip_x0=opts.clip)
-            s.set_timesteps(opts.steps or None, opts.spacing)
-        else:
-            s = DDIMSampler(self.schedule, c.prediction, eta=opts.eta, clip_x0=opts.clip)
-            s.set_timesteps(opts.steps or min(DDIM_DEFAULT_STEPS, c.timesteps), opts.spacing)
-        return s
+        return make_sampler(opts.sampler, self.schedule, self.config.prediction, opts.steps, opts.eta, opts.spacing,
+                            opts.clip, ddim_steps=DDIM_DEFAULT_STEPS)
 
     def prompts_for(self, opts: DiffusionSample, n: int) -> list[str]:
         """Text models: the prompt of each of n samples (opts.prompt, or a fresh phrasing of each
@@ -489,7 +464,7 @@ class DiffusionRecipe(ImageRecipe):
             y = self.val_y[:n].to(self.device)
         elif c.text_encoder:   # the held-out faces follow the training ones
             start = len(self.train_x)
-            y = self.embed(face_captions(np.arange(start, start + len(x0)))).to(self.device)
+            y = self.text.caption_embeddings(np.arange(start, start + len(x0)), 1)[0].to(self.device)
         with self.autocast():
             out = self.modules["ema"](self.schedule.add_noise(x0, noise, t), t, y)
         return diffusion_loss(out, self.schedule.target(c.prediction, x0, noise, t), c.loss).item()
