@@ -39,8 +39,8 @@ import torch
 from torch import nn
 
 from ..data.faces import ATTRIBUTES
-from ..diffusion import (DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, guided, make_sampler,
-                         sample_loop)
+from ..diffusion import (DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, make_sampler,
+                         sample_batches)
 from ..diffusion.samplers import SPACINGS
 from ..diffusion.schedules import PREDICTIONS, SCHEDULES
 from ..diffusion.text import TextCondition, attribute_prompts
@@ -333,24 +333,12 @@ class DiffusionRecipe(ImageRecipe):
         """(n, C, H, W) samples in [-1, 1] and the kept intermediate x_t (first batch only)."""
         c = self.config
         opts.check()
-        g = torch.Generator().manual_seed(opts.seed)
-        model = self._model(opts)
         if labels is None:
             labels = self.labels_for(opts, opts.n)
-        out, kept = [], {}
-        for start in range(0, opts.n, batch_size):
-            m = min(batch_size, opts.n - start)
-            x = torch.randn(m, c.channels, c.image_size, c.image_size, generator=g).to(self.device)
-            y = labels[start:start + m].to(self.device) if labels is not None else None
-            fn = guided(model, y, opts.guidance_scale, self.null)
-
-            def model_fn(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                with self.autocast():
-                    return fn(xt, t)
-            x, k = sample_loop(model_fn, self.make_sampler(opts), x, generator=g, keep=keep if start == 0 else ())
-            kept = kept or k
-            out.append(x.clamp(-1, 1).float().cpu())
-        return torch.cat(out), {t: v.float().cpu() for t, v in kept.items()}
+        shape = (c.channels, c.image_size, c.image_size)
+        return sample_batches(self._model(opts), self.make_sampler(opts), opts.n, shape,
+                              torch.Generator().manual_seed(opts.seed), labels, opts.guidance_scale, self.null, keep,
+                              batch_size, self.device, self.autocast)
 
     def generate(self, opts: DiffusionSample) -> Bundle:
         """The samples (captioned with their requested labels), and with `strip` > 1 the reverse
