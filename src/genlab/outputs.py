@@ -315,7 +315,83 @@ class Bundle(Output):
         return {"kind": self.kind, "parts": {k: v.to_json() for k, v in self.parts.items()}}
 
     def summary(self) -> str:
-        return "; ".join(f"{k}: {v.summary()}" for k, v in self.parts.items())
+        parts = [(k, v.summary()) for k, v in self.parts.items()]
+        if any("\n" in text for _, text in parts):  # tables: one block each
+            return "\n\n".join(text if "\n" in text else f"{k}: {text}" for k, text in parts)
+        return "; ".join(f"{k}: {text}" for k, text in parts)
 
 
-__all__ = ["Output", "Texts", "Images", "Points", "Translations", "Midi", "Bundle"]
+@dataclass
+class Table(Output):
+    """Rows of words and numbers under named columns (nearest neighbours, analogies, word
+    coordinates): written as `<name>.tsv`, printed as an aligned table; `plot` (optional,
+    callable(table, path) -> Path) draws the picture users open."""
+
+    kind: ClassVar[str] = "table"
+    columns: list[str]
+    rows: list[list[Any]]
+    name: str = "table"
+    title: str = ""
+    plot: Any = None
+
+    def __post_init__(self) -> None:
+        bad = next((r for r in self.rows if len(r) != len(self.columns)), None)
+        if bad is not None:
+            raise ValueError(f"Table: row {bad} does not match columns {self.columns}")
+
+    @staticmethod
+    def _cell(v: Any) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        from .engine.io import write_text
+
+        out = Path(out_dir)
+        tsv = out / f"{self.name}.tsv"
+        write_text(tsv, "".join("\t".join(self._cell(v) for v in row) + "\n" for row in [self.columns] + self.rows))
+        return [tsv] if self.plot is None else [self.plot(self, out / f"{self.name}.png"), tsv]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "title": self.title, "columns": self.columns,
+                "rows": self.rows}
+
+    def summary(self) -> str:
+        cells = [[self._cell(v) for v in row] for row in [self.columns] + self.rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+        return "\n".join(([self.title] if self.title else []) + lines)
+
+
+@dataclass
+class WordVectors(Output):
+    """Word vectors, written in the word2vec text format (`<name>.txt`: a "count dim" header,
+    then one "word v1 v2 ..." line per word) that gensim's KeyedVectors.load_word2vec_format
+    and other tools read."""
+
+    kind: ClassVar[str] = "word_vectors"
+    words: list[str]
+    vectors: np.ndarray
+    name: str = "vectors"
+
+    def __post_init__(self) -> None:
+        self.vectors = np.asarray(self.vectors, dtype=np.float32)
+        if self.vectors.ndim != 2 or len(self.vectors) != len(self.words):
+            raise ValueError(f"WordVectors: {len(self.words)} words but vectors of shape {self.vectors.shape}")
+
+    def to_files(self, out_dir: str | Path) -> list[Path]:
+        from .engine.io import write_text
+
+        lines = [f"{len(self.words)} {self.vectors.shape[1]}"]
+        lines += [w + " " + " ".join(f"{x:.6f}" for x in v) for w, v in zip(self.words, self.vectors)]
+        path = Path(out_dir) / f"{self.name}.txt"
+        write_text(path, "\n".join(lines) + "\n")
+        return [path]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "words": self.words, "vectors": self.vectors.tolist()}
+
+    def summary(self) -> str:
+        return f"{len(self.words)} word vectors of dimension {self.vectors.shape[1]}"
+
+
+__all__ = ["Output", "Texts", "Images", "Points", "Translations", "Midi", "Bundle", "Table", "WordVectors"]

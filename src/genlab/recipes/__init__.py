@@ -92,6 +92,21 @@ REGISTRY: dict[str, RecipeEntry] = {
         "Music Transformer: decoder-only Transformer over MIDI performance events (390 tokens); continues a "
         "prompt MIDI; metrics: NLL per event vs unigram and untrained, musical statistics, parse rates",
         "Bach's chorales from music21's corpus played as events (a JSB .json or a MIDI folder with --data)"),
+    "word2vec": RecipeEntry(
+        "word2vec:Word2VecRecipe",
+        "word2vec embeddings (skip-gram / CBOW, negative sampling, subsampling); neighbours, analogies, "
+        "PCA plot, word2vec-format export; held-out loss, Google analogies, WordSim-353 / SimLex-999",
+        "Python's documentation topics (pydoc_data, ~0.5 MB of English), any .txt file or folder"),
+    "rbm": RecipeEntry(
+        "rbm:RBMRecipe",
+        "Bernoulli restricted Boltzmann machine (CD-k, persistent CD); Gibbs chains; pseudo-log-likelihood, "
+        "AIS log-likelihood estimate, FID beside an untrained RBM",
+        "scikit-learn's 8x8 digits, binarized (dataset=mnist|fashion-mnist, or an image folder)"),
+    "som": RecipeEntry(
+        "som:SOMRecipe",
+        "self-organizing map (winner-take-all units, shrinking neighbourhood); map picture, U-matrix; "
+        "quantization and topographic error",
+        "4,000 random RGB colours (dataset=digits: scikit-learn's 8x8 digits; --data a CSV of vectors)"),
 }
 
 
