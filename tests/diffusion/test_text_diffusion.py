@@ -44,7 +44,7 @@ def test_prompts_guidance_zero_is_unconditional(runs):
     assert np.array_equal(g0[0], g0[1]) and not np.array_equal(g0[0], out.images)
     # guidance 0 is exactly the model with the null (zero) text embedding
     opts = r.Sample(n=2, seed=3, steps=3, guidance_scale=1.0)
-    null, _ = r.sample_images(opts, torch.zeros(2, r.clip.cfg.embed_dim))
+    null, _ = r.sample_images(opts, torch.zeros(2, r.text.dim))
     opts0 = r.Sample(n=2, seed=3, steps=3, guidance_scale=0.0)
     zero, _ = r.sample_images(opts0, r.embed(["a smiling face"] * 2))
     torch.testing.assert_close(null, zero)

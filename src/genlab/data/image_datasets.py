@@ -59,6 +59,17 @@ class ImageData:
     multi_label: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def classes(self, attribute: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(train, held-out) class indices and the class names: the labels as they are, or for
+        faces one binary attribute as two classes (0 = "no ATTRIBUTE", 1 = "ATTRIBUTE")."""
+        if not self.multi_label:
+            return self.train_labels.long(), self.val_labels.long(), list(self.label_names)
+        if attribute not in self.label_names:
+            raise ConfigError(f"invalid config: attribute must be one of {', '.join(self.label_names)}, "
+                              f"got {attribute!r}")
+        k = self.label_names.index(attribute)
+        return self.train_labels[:, k].long(), self.val_labels[:, k].long(), [f"no {attribute}", attribute]
+
     @property
     def channels(self) -> int:
         return int(self.train.shape[1])

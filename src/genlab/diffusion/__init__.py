@@ -2,9 +2,10 @@
 
 Pure tensor code; the model is any callable (x_t, t[, y]) -> tensor (see models/unet.py).
 """
-from .samplers import DDIMSampler, DDPMSampler, StepOutput, make_timesteps, sample_loop
+from .samplers import DDIMSampler, DDPMSampler, StepOutput, make_sampler, make_timesteps, sample_batches, sample_loop
 from .schedules import NoiseSchedule, cosine_betas, linear_betas, offset_cosine_betas
 from .training import diffusion_loss, drop_labels, guided
 
 __all__ = ["NoiseSchedule", "linear_betas", "cosine_betas", "offset_cosine_betas", "DDPMSampler", "DDIMSampler",
-           "StepOutput", "make_timesteps", "sample_loop", "diffusion_loss", "drop_labels", "guided"]
+           "StepOutput", "make_sampler", "make_timesteps", "sample_batches", "sample_loop", "diffusion_loss",
+           "drop_labels", "guided"]

@@ -16,14 +16,16 @@ Conventions that differ from diffusers:
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ContextManager
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
 from .schedules import NoiseSchedule
+from .training import guided
 
 SPACINGS = ("trailing", "leading", "linspace")
 
@@ -155,6 +157,21 @@ class DDIMSampler(_Sampler):
         return StepOutput(prev, x0)
 
 
+def make_sampler(kind: str, schedule: NoiseSchedule, prediction: str = "eps", steps: int = 0, eta: float = 1.0,
+                 spacing: str = "trailing", clip_x0: bool = False, ddim_steps: int = 50) -> DDPMSampler | DDIMSampler:
+    """A sampler by name, its timesteps set: "ddpm" (ancestral, small variance; steps 0 = all T)
+    or "ddim" (steps 0 = min(ddim_steps, T))."""
+    if steps > schedule.T:
+        raise ConfigError(f"invalid sample option: steps {steps} > timesteps {schedule.T}")
+    if kind == "ddpm":
+        s: DDPMSampler | DDIMSampler = DDPMSampler(schedule, prediction, variance="small", clip_x0=clip_x0)
+        s.set_timesteps(steps or None, spacing)
+    else:
+        s = DDIMSampler(schedule, prediction, eta=eta, clip_x0=clip_x0)
+        s.set_timesteps(steps or min(ddim_steps, schedule.T), spacing)
+    return s
+
+
 def sample_loop(model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], sampler: _Sampler,
                 x_T: torch.Tensor, generator: torch.Generator | None = None,
                 keep: tuple[int, ...] = ()) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
@@ -171,3 +188,29 @@ def sample_loop(model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], 
         out = model_fn(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long))
         x = sampler.step(out.float(), t, x, generator=generator).prev_sample
     return x, kept
+
+
+@torch.no_grad()
+def sample_batches(model: Callable[..., torch.Tensor], sampler: _Sampler, n: int, shape: tuple[int, ...],
+                   generator: torch.Generator, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
+                   null: int | torch.Tensor = 0, keep: tuple[int, ...] = (), batch_size: int = 256,
+                   device: torch.device | str = "cpu",
+                   autocast: Callable[[], ContextManager] = contextlib.nullcontext
+                   ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    """n samples (n, *shape) in [-1, 1] on the CPU, drawn batch by batch with one generator, with
+    classifier-free guidance (guided) when labels are given, and the kept x_t of the first batch
+    (see sample_loop). `autocast` wraps each model call (e.g. bf16)."""
+    out, kept = [], {}
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        x = torch.randn(m, *shape, generator=generator).to(device)
+        y = labels[start:start + m].to(device) if labels is not None else None
+        fn = guided(model, y, guidance_scale, null)
+
+        def model_fn(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            with autocast():
+                return fn(xt, t)
+        x, k = sample_loop(model_fn, sampler, x, generator=generator, keep=keep if start == 0 else ())
+        kept = kept or k
+        out.append(x.clamp(-1, 1).float().cpu())
+    return torch.cat(out), {t: v.float().cpu() for t, v in kept.items()}

@@ -9,16 +9,11 @@ sampling. Conditional models (`conditional=true`) see a label embedding; with pr
 `p_uncond` the label is replaced by a "null" class, so one network is both the conditional
 and the unconditional model that classifier-free guidance mixes at sampling time.
 
-Text-conditional models (`text_encoder=CLIP_RUN`, procedural faces): each face is captioned
-(data/captions.py, `captions_per_image` phrasings, one drawn per step) and the U-Net sees the
-caption's pooled CLIP text embedding (the normalised joint-space vector at <eos>; no
-cross-attention), replaced by the zero vector with probability `p_uncond` for guidance. The
-CLIP model and its tokenizer are copied into the run directory (clip.json, clip.safetensors,
-tokenizer.json), so the run loads without the clip run. `genlab sample RUN --set prompt="a blond
-person with glasses" --set guidance_scale=3`; the byte-level BPE encodes any word (words the
-captions never used get pieces the model was not trained on: they change little). Evaluation
-adds prompt-following (the attribute judge on images asked for each glasses x blond x smiling
-combination) and the CLIP score.
+Text-conditional models (`text_encoder=CLIP_RUN`, procedural faces; diffusion/text.py): the
+U-Net sees the pooled CLIP embedding of one of `captions_per_image` captions per face, dropped
+to zero with probability `p_uncond`. `genlab sample RUN --set prompt="a blond person with
+glasses" --set guidance_scale=3`; the byte-level BPE encodes any word (words the captions never
+used change little). Evaluation adds prompt-following (metrics/prompt_following.py) and the CLIP score.
 
 Sampling: `sampler=ddpm` (ancestral, all T steps by default) or `sampler=ddim` (any number of
 `steps`, `eta` 0 = deterministic, 1 = stochastic as in the book), `guidance_scale` for
@@ -32,7 +27,6 @@ sampling runs the requested number of steps with the given seed.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import time
@@ -44,20 +38,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.captions import face_captions, prompt_for
 from ..data.faces import ATTRIBUTES
-
-from ..data.image_datasets import ImageData
-from ..diffusion import DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, guided, sample_loop
+from ..diffusion import (DDIMSampler, DDPMSampler, NoiseSchedule, diffusion_loss, drop_labels, make_sampler,
+                         sample_batches)
 from ..diffusion.samplers import SPACINGS
 from ..diffusion.schedules import PREDICTIONS, SCHEDULES
+from ..diffusion.text import TextCondition, attribute_prompts
 from ..diffusion.training import LOSSES
 from ..engine.config import TrainConfig
 from ..engine.io import write_text
 from ..errors import ConfigError, DataError
-from ..models.clip import CLIP, clip_score, embed_texts, load_clip, load_clip_run, save_clip
+from ..metrics.prompt_following import attribute_combinations, prompt_following
 from ..models.unet import UNet, UNetConfig
-from ..tokenizers import Tokenizer
 from ..outputs import Bundle
 from .base import SampleOptions
 from .image_base import ImageRecipe
@@ -200,8 +192,7 @@ class DiffusionRecipe(ImageRecipe):
         c = self.config
         self.schedule = NoiseSchedule(c.schedule, c.timesteps, c.beta_start, c.beta_end)
         self.class_names: list[str] = []
-        self.clip: CLIP | None = None           # text models: the frozen CLIP (text side conditions)
-        self.tokenizer: Tokenizer | None = None
+        self.text: TextCondition | None = None  # text models: the frozen CLIP (text side conditions)
         self.train_text: torch.Tensor | None = None   # (captions_per_image, N train, D) caption embeddings
 
     # -- data -------------------------------------------------------------------------------------
@@ -210,47 +201,32 @@ class DiffusionRecipe(ImageRecipe):
         d = self.load_images()
         self.train_x, self.val_x = d.train, d.val
         if c.conditional:
-            self.train_y, self.val_y, self.class_names = self._labels(d)
+            self.train_y, self.val_y, self.class_names = d.classes(c.attribute)
+            if len(self.class_names) < 2:
+                raise DataError("conditional=true needs labelled data: an image folder with one sub-folder per class")
         if c.text_encoder:
             if d.domain != "faces":
                 raise ConfigError("text_encoder=... needs the procedural faces (their captions); no --data")
-            if self.clip is None:      # a new run; resumed and loaded runs read their own copy
-                self.clip, self.tokenizer = load_clip_run(c.text_encoder)
-            if self.clip.cfg.image_size != c.image_size or self.clip.cfg.channels != c.channels:
-                raise ConfigError(f"the clip run saw {self.clip.cfg.channels}x{self.clip.cfg.image_size}px images, "
-                                  f"this config says {c.channels}x{c.image_size}px")
+            if self.text is None:      # a new run; resumed and loaded runs read their own copy
+                self.text = TextCondition.from_clip_run(c.text_encoder)
+            self.text.check_images(c.image_size, c.channels)
         self.train_x_dev = self.train_x.to(self.device)
 
     def caption_embeddings(self) -> torch.Tensor:
         """(captions_per_image, N train, D): the pooled text embedding of each phrasing of each
         training face (the faces are the first N of seed 0)."""
         if self.train_text is None:
-            idx = np.arange(len(self.train_x))
-            self.train_text = torch.stack([self.embed(face_captions(idx, variant=v))
-                                           for v in range(self.config.captions_per_image)])
+            self.train_text = self.text.caption_embeddings(np.arange(len(self.train_x)), self.config.captions_per_image)
         return self.train_text
 
     def embed(self, texts: list[str]) -> torch.Tensor:
-        return embed_texts(self.clip, self.tokenizer, texts)
-
-    def _labels(self, d: ImageData) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        c = self.config
-        if d.multi_label:   # faces: one binary attribute becomes the class (0 = without, 1 = with)
-            if c.attribute not in d.label_names:
-                raise ConfigError(f"invalid config: attribute must be one of {', '.join(d.label_names)}, "
-                                  f"got {c.attribute!r}")
-            k = d.label_names.index(c.attribute)
-            return d.train_labels[:, k].long(), d.val_labels[:, k].long(), [f"no {c.attribute}", c.attribute]
-        names = list(d.label_names)
-        if len(names) < 2:
-            raise DataError("conditional=true needs labelled data: an image folder with one sub-folder per class")
-        return d.train_labels.long(), d.val_labels.long(), names
+        return self.text.embed(texts)
 
     def save_artifacts(self, run_dir: Path) -> None:
         write_text(Path(run_dir) / "classes.json", json.dumps({"class_names": self.class_names,
                                                                 "domain": getattr(self, "domain", "")}))
-        if self.clip is not None:
-            save_clip(run_dir, self.clip, self.tokenizer)
+        if self.text is not None:
+            self.text.save(run_dir)
 
     def load_artifacts(self, run_dir: Path) -> None:
         path = Path(run_dir) / "classes.json"
@@ -260,7 +236,7 @@ class DiffusionRecipe(ImageRecipe):
             if meta.get("domain"):
                 self.domain = meta["domain"]
         if self.config.text_encoder:
-            self.clip, self.tokenizer = load_clip(run_dir)
+            self.text = TextCondition.load(run_dir)
 
     # -- model ------------------------------------------------------------------------------------
     def unet_config(self) -> UNetConfig:
@@ -269,7 +245,7 @@ class DiffusionRecipe(ImageRecipe):
                           blocks=c.blocks, attention_resolutions=tuple(c.attention_resolutions),
                           head_channels=c.head_channels, groups=c.groups, dropout=c.dropout,
                           num_classes=len(self.class_names) if c.conditional else 0,
-                          text_dim=self.clip.cfg.embed_dim if c.text_encoder else 0)
+                          text_dim=self.text.dim if c.text_encoder else 0)
 
     def build_modules(self) -> dict[str, nn.Module]:
         if self.config.conditional and not self.class_names:
@@ -281,7 +257,7 @@ class DiffusionRecipe(ImageRecipe):
     def null(self) -> int | torch.Tensor:
         """The condition classifier-free guidance drops to: the null class, or a zero text embedding."""
         if self.config.text_encoder:
-            return torch.zeros(self.clip.cfg.embed_dim)
+            return self.text.null
         return len(self.class_names)
 
     # -- training -----------------------------------------------------------------------------------
@@ -320,25 +296,13 @@ class DiffusionRecipe(ImageRecipe):
         return self.modules["ema" if opts.ema else "unet"]
 
     def make_sampler(self, opts: DiffusionSample) -> DDPMSampler | DDIMSampler:
-        c = self.config
-        if opts.steps > c.timesteps:
-            raise ConfigError(f"invalid sample option: steps {opts.steps} > timesteps {c.timesteps}")
-        if opts.sampler == "ddpm":
-            s = DDPMSampler(self.schedule, c.prediction, variance="small", clip_x0=opts.clip)
-            s.set_timesteps(opts.steps or None, opts.spacing)
-        else:
-            s = DDIMSampler(self.schedule, c.prediction, eta=opts.eta, clip_x0=opts.clip)
-            s.set_timesteps(opts.steps or min(DDIM_DEFAULT_STEPS, c.timesteps), opts.spacing)
-        return s
+        return make_sampler(opts.sampler, self.schedule, self.config.prediction, opts.steps, opts.eta, opts.spacing,
+                            opts.clip, ddim_steps=DDIM_DEFAULT_STEPS)
 
     def prompts_for(self, opts: DiffusionSample, n: int) -> list[str]:
         """Text models: the prompt of each of n samples (opts.prompt, or a fresh phrasing of each
         glasses x blond x smiling combination in turn)."""
-        if opts.prompt.strip():
-            return [opts.prompt.strip()] * n
-        combos = list(itertools.product((False, True), repeat=len(ATTRIBUTES)))
-        rng = np.random.default_rng(opts.seed)
-        return [prompt_for(dict(zip(ATTRIBUTES, combos[i % len(combos)])), rng) for i in range(n)]
+        return self.text.prompts(opts.prompt, n, opts.seed)
 
     def labels_for(self, opts: DiffusionSample, n: int) -> torch.Tensor | None:
         """The requested label (text models: prompt embedding) for each of n samples (None for
@@ -369,24 +333,12 @@ class DiffusionRecipe(ImageRecipe):
         """(n, C, H, W) samples in [-1, 1] and the kept intermediate x_t (first batch only)."""
         c = self.config
         opts.check()
-        g = torch.Generator().manual_seed(opts.seed)
-        model = self._model(opts)
         if labels is None:
             labels = self.labels_for(opts, opts.n)
-        out, kept = [], {}
-        for start in range(0, opts.n, batch_size):
-            m = min(batch_size, opts.n - start)
-            x = torch.randn(m, c.channels, c.image_size, c.image_size, generator=g).to(self.device)
-            y = labels[start:start + m].to(self.device) if labels is not None else None
-            fn = guided(model, y, opts.guidance_scale, self.null)
-
-            def model_fn(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                with self.autocast():
-                    return fn(xt, t)
-            x, k = sample_loop(model_fn, self.make_sampler(opts), x, generator=g, keep=keep if start == 0 else ())
-            kept = kept or k
-            out.append(x.clamp(-1, 1).float().cpu())
-        return torch.cat(out), {t: v.float().cpu() for t, v in kept.items()}
+        shape = (c.channels, c.image_size, c.image_size)
+        return sample_batches(self._model(opts), self.make_sampler(opts), opts.n, shape,
+                              torch.Generator().manual_seed(opts.seed), labels, opts.guidance_scale, self.null, keep,
+                              batch_size, self.device, self.autocast)
 
     def generate(self, opts: DiffusionSample) -> Bundle:
         """The samples (captioned with their requested labels), and with `strip` > 1 the reverse
@@ -457,26 +409,20 @@ class DiffusionRecipe(ImageRecipe):
         c = self.config
         if self.domain != "faces":
             raise ConfigError("prompt-following is measured on the procedural faces only")
-        combos = list(itertools.product((0, 1), repeat=len(ATTRIBUTES)))
-        wanted = np.array([combo for combo in combos for _ in range(n_per)])
+        wanted = attribute_combinations(n_per)
         opts = DiffusionSample(n=len(wanted), seed=seed, steps=steps, eta=1.0, guidance_scale=guidance, strip=0)
         prompts: list[str] = []
         if c.text_encoder:
-            rng = np.random.default_rng(seed)
-            prompts = [prompt_for({a: bool(v) for a, v in zip(ATTRIBUTES, row)}, rng) for row in wanted]
+            prompts = attribute_prompts(wanted, np.random.default_rng(seed))
             cond = self.embed(prompts)
         elif c.conditional:
             cond = torch.from_numpy(wanted[:, ATTRIBUTES.index(c.attribute)]).long()
         else:
             cond = None
         images, _ = self.sample_images(opts, cond)
-        face, pred = self.attribute_classifier().judge(images)
-        correct = (pred == wanted) & face[:, None]   # a sample that is not a face follows nothing
-        out = {f"follow_{a}": float(correct[:, k].mean()) for k, a in enumerate(ATTRIBUTES)}
-        out["follow_all"] = float(correct.all(1).mean())
-        out["face_rate"] = float(face.mean())
+        out = prompt_following(images, wanted, self.attribute_classifier())
         if prompts:
-            out["clip_score"] = clip_score(self.clip, self.tokenizer, images, prompts)
+            out["clip_score"] = self.text.score(images, prompts)
         return out
 
     def label_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -506,7 +452,7 @@ class DiffusionRecipe(ImageRecipe):
             y = self.val_y[:n].to(self.device)
         elif c.text_encoder:   # the held-out faces follow the training ones
             start = len(self.train_x)
-            y = self.embed(face_captions(np.arange(start, start + len(x0)))).to(self.device)
+            y = self.text.caption_embeddings(np.arange(start, start + len(x0)), 1)[0].to(self.device)
         with self.autocast():
             out = self.modules["ema"](self.schedule.add_noise(x0, noise, t), t, y)
         return diffusion_loss(out, self.schedule.target(c.prediction, x0, noise, t), c.loss).item()
