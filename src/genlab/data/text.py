@@ -122,3 +122,39 @@ def check_data_path(path: str | Path) -> Path:
         if size == 0:
             raise DataError(f"{shown(p)} is empty")
     return p
+
+
+def read_number_rows(path: str | Path, columns: int | None = None, min_rows: int = 10,
+                     what: str = "rows of numbers") -> "np.ndarray":
+    """Rows of numbers (comma or whitespace separated) from a text file, as float32 (rows, columns).
+
+    A first line that is not numbers is a header and skipped. `columns` takes the first that many
+    numbers of each line; None takes them all and requires every row to have the same length.
+    Non-finite values are refused with their line number: they would make training diverge.
+    """
+    import math
+
+    import numpy as np
+
+    rows = []
+    for i, line in enumerate(read_text(path).text.splitlines()):
+        parts = line.replace(",", " ").split()
+        if not parts:
+            continue
+        try:
+            row = [float(p) for p in (parts if columns is None else parts[:columns])]
+            if columns is not None and len(row) < columns:
+                raise ValueError
+        except ValueError:
+            if i == 0:
+                continue  # header
+            want = "a row of numbers" if columns is None else f"{columns} numbers"
+            raise DataError(f"{path}: line {i + 1} is not {want}: {line[:60]!r}") from None
+        if not all(math.isfinite(v) and abs(v) <= float(np.finfo(np.float32).max) for v in row):
+            raise DataError(f"{path}: line {i + 1} holds a non-finite number: {line[:60]!r}")
+        rows.append(row)
+    if len(rows) < min_rows:
+        raise DataError(f"{path}: need at least {min_rows} {what}, found {len(rows)}")
+    if len({len(r) for r in rows}) != 1:
+        raise DataError(f"{path}: every row must hold the same number of values")
+    return np.asarray(rows, dtype=np.float32)

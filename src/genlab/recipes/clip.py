@@ -60,16 +60,16 @@ class CLIPTrainConfig(TrainConfig):
     text_layers: int = 2              # Transformer layers
     text_heads: int = 4               # attention heads
     embed_dim: int = 64               # joint embedding size
-    weight_decay: float = 0.05        # AdamW (not on the logit scale, norms or biases)
     # evaluation
     eval_pairs: int = 200             # held-out pairs for retrieval recall@1/@5
     # training defaults for 2 CPU cores
     max_steps: int = 1500
     batch_size: int = 128
     lr: float = 1e-3
+    weight_decay: float = 0.05        # AdamW (not on the logit scale, norms or biases)
+    grad_clip: float = 1.0
     lr_schedule: str = "cosine"
     warmup_steps: int = 100
-    grad_clip: float = 1.0
     eval_every: int = 0
     save_every: int = 500
     log_every: int = 25

@@ -27,7 +27,7 @@ from ..engine.config import TrainConfig
 from ..errors import ConfigError, RunDirError
 from ..models.gpt import GPT, GPTConfig, next_token_loss
 from ..tokenizers import Tokenizer, build_tokenizer
-from .lm_base import LanguageModelRecipe, LMSample
+from .lm_base import LanguageModelRecipe, LMSample, NextTokenStep
 
 TOKENIZERS = ("char", "word", "bpe", "gpt2")
 
@@ -97,7 +97,7 @@ class GPTSample(LMSample):
     n: int = 4                     # samples per call
 
 
-class GPTRecipe(LanguageModelRecipe):
+class GPTRecipe(NextTokenStep, LanguageModelRecipe):
     name = "gpt"
     Config = GPTTrainConfig
     Sample = GPTSample
@@ -199,14 +199,6 @@ class GPTRecipe(LanguageModelRecipe):
         c = self.config
         x, y = self.corpus.window_batch("train", self.step_rng(index), c.block_size, c.batch_size)
         return self.shard(x).to(self.device), self.shard(y).to(self.device)
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
-        x, y = batch
-        with self.autocast():
-            logits = self.train_modules["model"](x)
-        loss = next_token_loss(logits, y)
-        self.optimize("model", loss)
-        return {"loss": loss.item()}
 
     # -- evaluation ---------------------------------------------------------------------------------
     def validation_nll(self) -> tuple[float, int]:

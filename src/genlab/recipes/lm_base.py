@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import torch
 from torch import nn
 
 from ..data.corpus import TokenCorpus, load_text_corpus
 from ..errors import ConfigError, DataError
+from ..models.gpt import next_token_loss
 from ..outputs import Texts
 from ..sampling.options import LMParts, SamplingOptions
 from ..sampling.text import complete, stream_text
@@ -45,6 +47,19 @@ class LMSample(SampleOptions, SamplingOptions):
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}")
         self.check_sampling()
+
+
+class NextTokenStep:
+    """The training step of a decoder trained on (x, y) token windows: module 'model', next-token
+    cross-entropy. Shared by the Transformer language models (gpt, music-transformer)."""
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
+        x, y = batch
+        with self.autocast():
+            logits = self.train_modules["model"](x)
+        loss = next_token_loss(logits, y)
+        self.optimize("model", loss)
+        return {"loss": loss.item()}
 
 
 class LanguageModelRecipe(Recipe):

@@ -40,6 +40,7 @@ from ..sampling.generate import generate, stream
 from ..sampling.logits import check_sampling_options
 from ..tokenizers.events import EOS, VOCAB_SIZE, decode_notes, encode_midi, encode_notes, token_name
 from .base import Recipe, SampleOptions
+from .lm_base import NextTokenStep
 
 HELD_OUT_EVERY = 10           # MIDI folders: every 10th file is held out
 UNTRAINED_SEED_OFFSET = 7919  # the untrained baseline's init seed = seed + this
@@ -121,7 +122,7 @@ def load_pieces(c: MusicTransformerConfig) -> tuple[list[list[int]], list[list[i
     return train, held or train[-1:], f"{c.data} ({len(pieces)} MIDI files{skipped})"
 
 
-class MusicTransformerRecipe(Recipe):
+class MusicTransformerRecipe(NextTokenStep, Recipe):
     name = "music-transformer"
     Config = MusicTransformerConfig
     Sample = MusicSample
@@ -160,14 +161,6 @@ class MusicTransformerRecipe(Recipe):
 
     def model_width(self) -> int:
         return self.config.n_embd
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
-        x, y = batch
-        with self.autocast():
-            logits = self.train_modules["model"](x)
-        loss = next_token_loss(logits, y)
-        self.optimize("model", loss)
-        return {"loss": loss.item()}
 
     # -- evaluation ----------------------------------------------------------------------------------
     def nll_per_event(self, model: nn.Module) -> float:

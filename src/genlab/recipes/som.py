@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.text import read_text
+from ..data.text import read_number_rows
 from ..engine.config import TrainConfig
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..models.som import SOM
 from ..outputs import Bundle, Images, Points
 from .base import Recipe, SampleOptions
@@ -68,23 +68,7 @@ def decay(x0: float, step: int, total: int) -> float:
 
 def load_vectors(path: Path) -> np.ndarray:
     """Rows of numbers (comma or whitespace separated) from a text file; a header line is skipped."""
-    rows = []
-    for i, line in enumerate(read_text(path).text.splitlines()):
-        parts = line.replace(",", " ").split()
-        if not parts:
-            continue
-        try:
-            rows.append([float(p) for p in parts])
-        except ValueError:
-            if i == 0:
-                continue
-            raise DataError(f"{path}: line {i + 1} is not a row of numbers: {line[:60]!r}") from None
-    if len(rows) < 10 or len({len(r) for r in rows}) != 1:
-        raise DataError(f"{path}: need at least 10 rows of the same length")
-    a = np.asarray(rows, dtype=np.float32)
-    if not np.isfinite(a).all():
-        raise DataError(f"{path}: holds a non-finite number")
-    return a
+    return read_number_rows(path, what="rows of numbers")
 
 
 class SOMRecipe(Recipe):

@@ -195,25 +195,9 @@ def x_coverage(x: np.ndarray, lo: float, hi: float, bins: int) -> float:
 
 def load_points(path: Path) -> np.ndarray:
     """Two numeric columns (x, y) from a CSV/whitespace text file; a header line is skipped."""
-    from ..data.text import read_text
+    from ..data.text import read_number_rows
 
-    rows = []
-    for i, line in enumerate(read_text(path).text.splitlines()):
-        parts = line.replace(",", " ").split()
-        if not parts:
-            continue
-        try:
-            row = [float(parts[0]), float(parts[1])]
-        except (ValueError, IndexError):
-            if i == 0:
-                continue  # header
-            raise DataError(f"{path}: line {i + 1} is not two numbers: {line[:60]!r}") from None
-        if not all(np.isfinite(np.float32(v)) for v in row):  # inf/nan would diverge the first step
-            raise DataError(f"{path}: line {i + 1} holds a non-finite number: {line[:60]!r}")
-        rows.append(row)
-    if len(rows) < 10:
-        raise DataError(f"{path}: need at least 10 (x, y) points, found {len(rows)}")
-    return np.asarray(rows, dtype=np.float32)
+    return read_number_rows(path, columns=2, what="(x, y) points")
 
 
 # --------------------------------------------------------------------------------------------
