@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -337,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `genlab list | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except OSError as e:  # a full disk, a read-only or vanished folder: the previous files are kept
         where = f": {e.filename}" if e.filename else ""
         print(f"genlab: error: {e.strerror or e}{where}", file=sys.stderr)

@@ -131,3 +131,12 @@ def test_the_registry_is_the_one_source_of_names_and_summaries():
         cls = get_recipe(name)
         assert cls.name == name and entry.summary and entry.default_data
         assert not hasattr(cls, "summary") and not hasattr(cls, "default_data")  # said once, in the registry
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`genlab keys gpt | head -1`: the pipe closes after one line; genlab exits 0 without a message."""
+    proc = subprocess.Popen([sys.executable, "-m", "genlab", "keys", "gpt"], env=SUBPROCESS_ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()   # before genlab writes anything: every write meets a closed pipe
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and err == b"", err.decode()
