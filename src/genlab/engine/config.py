@@ -64,6 +64,8 @@ class TrainConfig:
         "early_stop_patience", "tensorboard", "threads", "device", "preset")
     # Keys holding file or folder paths: stored absolute so a run works from any directory.
     path_keys: ClassVar[tuple[str, ...]] = ("data",)
+    # Networks that step in turn (a GAN's D and G) cannot accumulate: the micro-batches would mix them.
+    alternating_steps: ClassVar[bool] = False
 
 
 # Keys that mean the same in every recipe that has them (a class's own `bounds` win).
@@ -284,6 +286,8 @@ def validate(config: TrainConfig) -> None:
                                                        f"got {config.device!r}"),
         (config.lr_schedule in ("constant", "cosine", "noam"), "lr_schedule must be constant, cosine or noam"),
         (config.early_stop_mode in ("min", "max"), "early_stop_mode must be min or max"),
+        (config.grad_accum == 1 or not config.alternating_steps,
+         "this recipe's networks step in turn, so it needs grad_accum=1 (raise batch_size instead)"),
     ]
     for ok, message in checks:
         if not ok:

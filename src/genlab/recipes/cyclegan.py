@@ -37,6 +37,7 @@ FACES_SEED = 0           # the procedural faces every faces recipe uses
 
 @dataclass
 class CycleConfig(TrainConfig):
+    alternating_steps = True      # D and G step in turn (no grad_accum)
     attribute: str = "blond"      # embedded faces: A = faces without it, B = faces with it
     data_a: str = ""              # domain folders (alternative to --data DIR with two sub-folders)
     data_b: str = ""              # domain B's folder (with data_a)
@@ -78,8 +79,6 @@ class CycleConfig(TrainConfig):
             raise ConfigError("invalid config: widths, d_layers must be >= 1 and n_blocks >= 0")
         if self.lambda_cycle < 0 or self.lambda_identity < 0 or self.pool_size < 0:
             raise ConfigError("invalid config: lambdas and pool_size must be >= 0")
-        if self.grad_accum != 1:  # D and G step alternately: accumulating would mix their gradients
-            raise ConfigError("invalid config: GAN recipes need grad_accum=1 (raise batch_size instead)")
         if self.upsample not in ("transpose", "resize"):
             raise ConfigError(f"invalid config: upsample must be transpose or resize, got {self.upsample!r}")
         if bool(self.data_a) != bool(self.data_b):

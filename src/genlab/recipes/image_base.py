@@ -254,6 +254,7 @@ class ImageAEConfig(TrainConfig):
 # ---------------------------------------------------------------------------------------------------
 @dataclass
 class ImageGANConfig(TrainConfig):
+    alternating_steps = True     # D and G step in turn (no grad_accum)
     dataset: str = "faces"       # embedded default: faces | digits | mnist | fashion-mnist; ignored with --data
     image_size: int = 32         # side of the square images (px)
     channels: int = 3            # 1 (grey) or 3 (RGB)
@@ -282,8 +283,6 @@ class ImageGANConfig(TrainConfig):
             raise ConfigError("invalid config: epochs must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError("invalid config: ema_decay must be in [0, 1) (0 = no EMA generator)")
-        if self.grad_accum != 1:  # D and G step alternately: accumulating would mix their gradients
-            raise ConfigError("invalid config: GAN recipes need grad_accum=1 (raise batch_size instead)")
 
 
 @dataclass

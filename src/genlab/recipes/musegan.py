@@ -48,6 +48,7 @@ EVAL_SEED = 12345             # latents of the evaluation samples
 
 @dataclass
 class MuseGANRecipeConfig(TrainConfig):
+    alternating_steps = True     # critic and generator step in turn (no grad_accum)
     n_tracks: int = 4            # tracks (voices / instruments) per piece
     n_bars: int = 2              # bars per generated segment
     steps_per_bar: int = 16      # 16th notes in 4/4
@@ -95,8 +96,6 @@ class MuseGANRecipeConfig(TrainConfig):
             raise ConfigError("invalid config: need program in 0-127, lowest + n_pitches <= 128 and tempo > 0")
         if self.eval_samples < 8 or self.eval_parse < 0:
             raise ConfigError("invalid config: need eval_samples >= 8 and eval_parse >= 0")
-        if self.grad_accum != 1:   # critic and generator step alternately: accumulation would mix them
-            raise ConfigError("invalid config: musegan needs grad_accum=1 (raise batch_size instead)")
 
     def model_config(self) -> MuseGANConfig:
         return MuseGANConfig(self.n_tracks, self.n_bars, self.steps_per_bar, self.n_pitches, self.z_dim, self.width,
