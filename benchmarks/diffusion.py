@@ -101,7 +101,7 @@ def main() -> None:
     rc.load_data_once()
     for g in (1.0, 3.0, 5.0):
         with rc.eval_mode():
-            m = rc.sample_quality(DiffusionSample(sampler="ddim", steps=50, eta=1.0, guidance_scale=g, strip=0), args.n)
+            m = rc.sample_quality(DiffusionSample(sampler="ddim", steps=50, eta=1.0, guidance=g, strip=0), args.n)
         results[f"cond_guidance{g:g}"] = m
         rows.append(row(f"conditional (glasses), guidance {g:g}, DDIM 50 eta=1, n={args.n}", m))
         print(rows[-1], file=sys.stderr, flush=True)

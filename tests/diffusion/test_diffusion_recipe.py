@@ -52,10 +52,10 @@ def test_conditional_guidance_and_labels(tmp_path, quick_metrics):
     r = run.recipe
     assert r.class_names == [str(i) for i in range(10)]
     assert r.modules["unet"].class_emb.num_embeddings == 11        # 10 digits + the null class
-    out = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=2.0).parts["samples"]
+    out = run.sample(n=4, seed=1, label="3", steps=4, guidance=2.0).parts["samples"]
     assert out.labels == ["3", "3", "3", "3"] and "guidance 2" in out.title
-    cond = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=1.0).parts["samples"].images
-    uncond = run.sample(n=4, seed=1, label="3", steps=4, guidance_scale=0.0).parts["samples"].images
+    cond = run.sample(n=4, seed=1, label="3", steps=4, guidance=1.0).parts["samples"].images
+    uncond = run.sample(n=4, seed=1, label="3", steps=4, guidance=0.0).parts["samples"].images
     assert not np.array_equal(cond, uncond)
     m = run.evaluate()
     assert m["n_fake"] == TINY["eval_samples"] and m["n_floor"] == TINY["eval_samples"]
@@ -66,7 +66,7 @@ def test_conditional_guidance_and_labels(tmp_path, quick_metrics):
     assert right > wrong + 0.3
     loaded = genlab.load(tmp_path / "run", device="cpu")               # classes come back from classes.json
     assert loaded.recipe.class_names == r.class_names
-    assert np.array_equal(loaded.sample(n=4, seed=1, label="3", steps=4, guidance_scale=1.0).parts["samples"].images,
+    assert np.array_equal(loaded.sample(n=4, seed=1, label="3", steps=4, guidance=1.0).parts["samples"].images,
                           cond)
 
 

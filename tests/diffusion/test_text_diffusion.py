@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 import genlab
+from genlab.cli import main
 from genlab.errors import ConfigError
 from genlab.metrics import feature_net
 
@@ -37,21 +38,37 @@ def test_prompts_guidance_zero_is_unconditional(runs):
     _, run = runs
     r = run.recipe
     assert r.modules["unet"].text_emb is not None and r.modules["unet"].class_emb is None
-    out = run.sample(n=2, seed=3, steps=3, prompt="a blond man with glasses", guidance_scale=3).parts["samples"]
+    out = run.sample(n=2, seed=3, steps=3, prompt="a blond man with glasses", guidance=3).parts["samples"]
     assert out.labels == ["a blond man with glasses"] * 2 and "prompt" in out.title
-    g0 = [run.sample(n=2, seed=3, steps=3, prompt=p, guidance_scale=0).parts["samples"].images
+    g0 = [run.sample(n=2, seed=3, steps=3, prompt=p, guidance=0).parts["samples"].images
           for p in ("a blond man with glasses", "a zebra-striped xylophone")]   # unseen words encode too
     assert np.array_equal(g0[0], g0[1]) and not np.array_equal(g0[0], out.images)
     # guidance 0 is exactly the model with the null (zero) text embedding
-    opts = r.Sample(n=2, seed=3, steps=3, guidance_scale=1.0)
+    opts = r.Sample(n=2, seed=3, steps=3, guidance=1.0)
     null, _ = r.sample_images(opts, torch.zeros(2, r.text.dim))
-    opts0 = r.Sample(n=2, seed=3, steps=3, guidance_scale=0.0)
+    opts0 = r.Sample(n=2, seed=3, steps=3, guidance=0.0)
     zero, _ = r.sample_images(opts0, r.embed(["a smiling face"] * 2))
     torch.testing.assert_close(null, zero)
     default = run.sample(n=8, seed=1, steps=2).parts["samples"].labels
     assert len(set(default)) == 8                         # a phrasing of each attribute combination
     with pytest.raises(ConfigError):
         run.sample(n=2, label="glasses")
+
+
+def test_cli_sample_with_prompt_and_guidance(runs, tmp_path):
+    """The issue's command line: `genlab sample RUN --set prompt=... --set guidance=3`."""
+    _, run = runs
+
+    def sample(out: str, *settings: str) -> int:
+        args = ["sample", str(run.path), "--n", "2", "--set", "steps=2", "--set", "strip=0", "--out", str(tmp_path / out)]
+        return main([*args, *(a for s in settings for a in ("--set", s))])
+
+    assert sample("a", "prompt=a blond man with glasses", "guidance=3") == 0
+    assert sample("b", "prompt=a blond man with glasses", "guidance=0") == 0
+    a, b = (sorted((tmp_path / d).glob("*.png")) for d in "ab")
+    assert a and [p.name for p in a] == [p.name for p in b]
+    assert any(pa.read_bytes() != pb.read_bytes() for pa, pb in zip(a, b))   # guidance reached the sampler
+    assert sample("c", "guidance_scale=3") == 1                  # one name, no hidden second one
 
 
 def test_evaluate_reports_prompt_following_and_clip_score(runs):

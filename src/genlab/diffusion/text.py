@@ -1,5 +1,6 @@
 """Text conditioning for diffusion: a frozen CLIP text encoder (models/clip.py) turns captions of
-the procedural faces (data/captions.py) into the condition a U-Net sees.
+the procedural faces (data/captions.py) into the condition a U-Net sees. The CLIP may have seen
+another image size than the U-Net draws (its image side only scores samples, resized).
 
 The condition is the caption's pooled, normalised joint-space embedding (no cross-attention);
 classifier-free guidance drops it to the zero vector. The CLIP model and its tokenizer travel
@@ -17,6 +18,7 @@ import torch
 
 from ..data.captions import face_captions, prompt_for
 from ..data.faces import ATTRIBUTES
+from ..data.images import resize
 from ..errors import ConfigError
 from ..models.clip import CLIP, clip_score, embed_texts, load_clip, load_clip_run, save_clip
 from ..tokenizers import Tokenizer
@@ -54,11 +56,10 @@ class TextCondition:
         """The condition classifier-free guidance drops to: the zero vector."""
         return torch.zeros(self.dim)
 
-    def check_images(self, image_size: int, channels: int) -> None:
-        cfg = self.clip.cfg
-        if cfg.image_size != image_size or cfg.channels != channels:
-            raise ConfigError(f"the clip run saw {cfg.channels}x{cfg.image_size}px images, "
-                              f"this config says {channels}x{image_size}px")
+    def check_channels(self, channels: int) -> None:
+        """The image side scores samples (CLIP score) resized to its own size, but cannot change colour."""
+        if self.clip.cfg.channels != channels:
+            raise ConfigError(f"the clip run saw {self.clip.cfg.channels}-channel images, this config says {channels}")
 
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
         """(N, dim) pooled text embeddings on the CPU."""
@@ -76,8 +77,9 @@ class TextCondition:
         return attribute_prompts([combos[i % len(combos)] for i in range(n)], np.random.default_rng(seed))
 
     def score(self, images: torch.Tensor, texts: Sequence[str]) -> float:
-        """The CLIP score of images against their texts (models.clip.clip_score)."""
-        return clip_score(self.clip, self.tokenizer, images, texts)
+        """The CLIP score of images (resized to the CLIP's image size) against their texts
+        (models.clip.clip_score)."""
+        return clip_score(self.clip, self.tokenizer, resize(images, self.clip.cfg.image_size), texts)
 
 
 __all__ = ["TextCondition", "attribute_prompts"]

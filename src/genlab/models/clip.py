@@ -1,7 +1,7 @@
 """A small CLIP (Radford et al. 2021): an image CNN and a text Transformer mapped into one
 embedding space, trained so that matching (image, caption) pairs score highest.
 
-    image  (N, C, H, W) -> CNN -> global average pool -> Linear   -> L2-normalise -> (N, D)
+    image  (N, C, H, W) -> CNN to a ~4x4 map -> Linear over the map -> L2-normalise -> (N, D)
     tokens (N, L)       -> Transformer (causal) -> state at <eos> -> Linear -> L2-normalise -> (N, D)
     logits = exp(logit_scale) * image_emb @ text_emb.T      (logit_scale learned, clamped at log 100)
     loss   = (cross_entropy(logits, diag) + cross_entropy(logits.T, diag)) / 2
@@ -34,6 +34,7 @@ class CLIPConfig:
     image_size: int = 16
     channels: int = 3
     image_width: int = 32          # channels of the first conv stage (doubled per stage)
+    image_pool: str = "flatten"    # flatten: a linear map of the whole final map | mean: global average pool
     vocab_size: int = 512
     context: int = 48              # tokens per caption (incl. <eos>); longer captions are cut
     text_width: int = 96
@@ -52,23 +53,33 @@ class TextEncoderConfig:
     embed_dim: int = 64
 
 
+POOLS = ("flatten", "mean")
+
+
 class ImageEncoder(nn.Module):
-    """Conv stages (conv-GroupNorm-GELU, stride 2) down to about 4x4, average pool, projection."""
+    """Conv stages (conv-GroupNorm-GELU, stride 2) down to 3x3 or 4x4, then a projection of the
+    whole map (`flatten`, the default) or of its average (`mean`). Averaging dilutes a feature
+    that covers one cell of the map 16-fold: the faces' smile (a few pixels at the mouth) was not
+    learned contrastively with `mean` (see BENCHMARKS.md, text to image)."""
 
     def __init__(self, cfg: CLIPConfig):
         super().__init__()
+        if cfg.image_pool not in POOLS:
+            raise ValueError(f"image_pool must be one of {', '.join(POOLS)}, got {cfg.image_pool!r}")
         layers, c_in, c, size = [], cfg.channels, cfg.image_width, cfg.image_size
         while True:
             layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.GroupNorm(8, c), nn.GELU()]
             if size <= 4:
                 break
             layers += [nn.Conv2d(c, c * 2, 3, stride=2, padding=1), nn.GroupNorm(8, c * 2), nn.GELU()]
-            c_in, c, size = c * 2, c * 2, size // 2
+            c_in, c, size = c * 2, c * 2, (size + 1) // 2     # a stride-2, padding-1 conv rounds up
         self.net = nn.Sequential(*layers)
-        self.proj = nn.Linear(c, cfg.embed_dim)
+        self.pool = cfg.image_pool
+        self.proj = nn.Linear(c * size * size if self.pool == "flatten" else c, cfg.embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.net(x).mean(dim=(2, 3)))
+        h = self.net(x)
+        return self.proj(h.flatten(1) if self.pool == "flatten" else h.mean(dim=(2, 3)))
 
 
 class TextEncoder(nn.Module):
@@ -206,5 +217,5 @@ def clip_score(model: CLIP, tokenizer: Tokenizer, images: torch.Tensor, texts: S
     return float(100 * cos.mean())
 
 
-__all__ = ["CLIP", "CLIPConfig", "ImageEncoder", "TextEncoder", "TextEncoderConfig", "clip_loss", "clip_score", "embed_images", "embed_texts",
-           "load_clip", "load_clip_run", "save_clip", "text_config", "tokenize"]
+__all__ = ["CLIP", "CLIPConfig", "ImageEncoder", "POOLS", "TextEncoder", "TextEncoderConfig", "clip_loss", "clip_score",
+           "embed_images", "embed_texts", "load_clip", "load_clip_run", "save_clip", "text_config", "tokenize"]

@@ -37,7 +37,7 @@ from ..data.image_datasets import DEFAULT_FACES, load_faces_tensors, n_held_out
 from ..data.images import set_channels, to_tensor
 from ..engine.config import TrainConfig
 from ..errors import ConfigError
-from ..models.clip import CLIP, CLIPConfig, clip_loss, embed_images, embed_texts, tokenize
+from ..models.clip import CLIP, POOLS, CLIPConfig, clip_loss, embed_images, embed_texts, tokenize
 from ..outputs import Images
 from ..tokenizers import BPETokenizer, Tokenizer, load_tokenizer
 from .base import SampleOptions
@@ -55,6 +55,7 @@ class CLIPTrainConfig(TrainConfig):
     vocab_size: int = 512             # BPE vocabulary (>= 257: the 256 bytes + <eos>)
     # model (models/clip.py)
     image_width: int = 32             # channels of the image CNN's first stage
+    image_pool: str = "flatten"       # flatten (a linear map of the final 4x4 map) | mean (global average)
     context: int = 48                 # tokens per caption, <eos> included
     text_width: int = 96              # Transformer width
     text_layers: int = 2              # Transformer layers
@@ -86,6 +87,8 @@ class CLIPTrainConfig(TrainConfig):
         for key in ("image_width", "text_width", "text_layers", "text_heads", "embed_dim"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"invalid config: {key} must be >= 1")
+        if self.image_pool not in POOLS:
+            raise ConfigError(f"invalid config: image_pool must be one of {', '.join(POOLS)}, got {self.image_pool!r}")
         if self.image_width % 8:
             raise ConfigError("invalid config: image_width must be a multiple of 8 (GroupNorm groups)")
         if self.n_train < 0 or not 0.0 < self.val_fraction < 1.0:
@@ -97,8 +100,9 @@ class CLIPTrainConfig(TrainConfig):
 
     def model_config(self, vocab_size: int) -> CLIPConfig:
         return CLIPConfig(image_size=self.image_size, channels=self.channels, image_width=self.image_width,
-                          vocab_size=vocab_size, context=self.context, text_width=self.text_width,
-                          text_layers=self.text_layers, text_heads=self.text_heads, embed_dim=self.embed_dim)
+                          image_pool=self.image_pool, vocab_size=vocab_size, context=self.context,
+                          text_width=self.text_width, text_layers=self.text_layers, text_heads=self.text_heads,
+                          embed_dim=self.embed_dim)
 
 
 @dataclass

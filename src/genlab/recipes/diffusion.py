@@ -12,11 +12,11 @@ and the unconditional model that classifier-free guidance mixes at sampling time
 Text-conditional models (`text_encoder=CLIP_RUN`, procedural faces; diffusion/text.py): the
 U-Net sees the pooled CLIP embedding of one of `captions_per_image` captions per face, dropped
 to zero with probability `p_uncond`. `genlab sample RUN --set prompt="a blond person with
-glasses" --set guidance_scale=3`; the byte-level BPE encodes any word (words the captions never
+glasses" --set guidance=3`; the byte-level BPE encodes any word (words the captions never
 used change little). Evaluation adds prompt-following (metrics/prompt_following.py) and the CLIP score.
 
 Sampling: `sampler=ddpm` (ancestral, all T steps by default) or `sampler=ddim` (any number of
-`steps`, `eta` 0 = deterministic, 1 = stochastic as in the book), `guidance_scale` for
+`steps`, `eta` 0 = deterministic, 1 = stochastic as in the book), `guidance` for
 conditional models. Pictures: sample grid, the reverse process (x_t along the sampling
 chain, the book's figure) and the forward process (x_t of held-out images at chosen t).
 
@@ -150,7 +150,7 @@ class DiffusionSample(SampleOptions):
     eta: float = 1.0                  # ddim: 1 = DDPM-like noise (the book), 0 = deterministic (needs a
                                       # better-trained model: see BENCHMARKS.md)
     spacing: str = "trailing"         # trailing (starts at T-1) | leading | linspace
-    guidance_scale: float = 3.0       # conditional models: 1 = conditional, 0 = unconditional
+    guidance: float = 3.0             # conditional models: guidance scale, 1 = conditional, 0 = unconditional
     label: str = ""                   # conditional models: class name or index; "" = cycle through all
     prompt: str = ""                  # text models: what to draw; "" = a fresh phrasing of each
                                       # glasses x blond x smiling combination in turn
@@ -209,7 +209,7 @@ class DiffusionRecipe(ImageRecipe):
                 raise ConfigError("text_encoder=... needs the procedural faces (their captions); no --data")
             if self.text is None:      # a new run; resumed and loaded runs read their own copy
                 self.text = TextCondition.from_clip_run(c.text_encoder)
-            self.text.check_images(c.image_size, c.channels)
+            self.text.check_channels(c.channels)
         self.train_x_dev = self.train_x.to(self.device)
 
     def caption_embeddings(self) -> torch.Tensor:
@@ -337,7 +337,7 @@ class DiffusionRecipe(ImageRecipe):
             labels = self.labels_for(opts, opts.n)
         shape = (c.channels, c.image_size, c.image_size)
         return sample_batches(self._model(opts), self.make_sampler(opts), opts.n, shape,
-                              torch.Generator().manual_seed(opts.seed), labels, opts.guidance_scale, self.null, keep,
+                              torch.Generator().manual_seed(opts.seed), labels, opts.guidance, self.null, keep,
                               batch_size, self.device, self.autocast)
 
     def generate(self, opts: DiffusionSample) -> Bundle:
@@ -353,7 +353,7 @@ class DiffusionRecipe(ImageRecipe):
         keep = tuple(ts[round(i * (len(ts) - 1) / max(cols - 1, 1))] for i in range(cols - 1)) if cols > 1 else ()
         images, kept = self.sample_images(opts, labels, keep=keep)
         steps = opts.steps or len(ts)
-        how = f"{opts.sampler}, {steps} steps" + (f", guidance {opts.guidance_scale:g}" if labels is not None else "")
+        how = f"{opts.sampler}, {steps} steps" + (f", guidance {opts.guidance:g}" if labels is not None else "")
         if self.config.text_encoder:
             captions, what = self.prompts_for(opts, opts.n), "prompt"
         else:
@@ -410,7 +410,7 @@ class DiffusionRecipe(ImageRecipe):
         if self.domain != "faces":
             raise ConfigError("prompt-following is measured on the procedural faces only")
         wanted = attribute_combinations(n_per)
-        opts = DiffusionSample(n=len(wanted), seed=seed, steps=steps, eta=1.0, guidance_scale=guidance, strip=0)
+        opts = DiffusionSample(n=len(wanted), seed=seed, steps=steps, eta=1.0, guidance=guidance, strip=0)
         prompts: list[str] = []
         if c.text_encoder:
             prompts = attribute_prompts(wanted, np.random.default_rng(seed))
@@ -461,7 +461,7 @@ class DiffusionRecipe(ImageRecipe):
         self.load_data_once()
         c = self.config
         opts = DiffusionSample(n=c.eval_samples, seed=EVAL_SEED, sampler="ddim", steps=c.eval_steps, eta=1.0,
-                               guidance_scale=c.eval_guidance, strip=0)
+                               guidance=c.eval_guidance, strip=0)
         out = {"val_loss": self.val_loss(), **self.sample_quality(opts)}
         if c.text_encoder:
             out.update(self.prompt_following(c.eval_prompt_samples, c.eval_guidance, steps=c.eval_steps))
