@@ -26,6 +26,12 @@ import numpy as np
 from .faces import ATTRIBUTES, face_parameters
 
 CAPTION_STREAM = 7919     # separates the caption random stream from the drawing's
+P_ATTRIBUTE = 0.9         # each binary attribute is named this often
+# Each continuous property (hair style, gaze, tilt, background, light) is named this often. Rarely
+# enough that most captions are about the attributes: a contrastive model learns first what tells
+# captions apart most easily, and at 0.35 background colours, hair styles and gaze kept the smile
+# (a few pixels at 16 px) unlearned in short runs (BENCHMARKS.md, text to image).
+P_PROPERTY = 0.15
 HAIR_STYLES = ("short", "bob", "long", "curly", "bun")
 
 NOUNS = ("person", "face", "man", "woman", "someone", "individual")
@@ -129,16 +135,16 @@ def compose(attributes: dict[str, bool], rng: np.random.Generator, style: str = 
 
 def face_captions(indices: Sequence[int] | np.ndarray, seed: int = 0, variant: int = 0) -> list[str]:
     """A caption for each of faces `indices` of `seed` (the faces of data.faces): deterministic
-    per (seed, index, variant). Each binary attribute is named with probability 0.9; hair style,
-    gaze, tilt, background and light each with probability 0.35."""
+    per (seed, index, variant). Each binary attribute is named with probability P_ATTRIBUTE (0.9);
+    hair style, gaze, tilt, background and light each with probability P_PROPERTY (0.15)."""
     idx = np.asarray(indices, dtype=np.int64)
     p, attrs = face_parameters(idx, seed=seed)
     out = []
     for row, index in enumerate(idx):
         rng = np.random.default_rng([seed, int(index), variant, CAPTION_STREAM])
-        named = {a: bool(attrs[row, k]) for k, a in enumerate(ATTRIBUTES) if rng.random() < 0.9}
-        style = HAIR_STYLES[int(p["hstyle"][row])] if rng.random() < 0.35 else ""
-        extras = [e for e in _extras(p, row) if rng.random() < 0.35]
+        named = {a: bool(attrs[row, k]) for k, a in enumerate(ATTRIBUTES) if rng.random() < P_ATTRIBUTE}
+        style = HAIR_STYLES[int(p["hstyle"][row])] if rng.random() < P_PROPERTY else ""
+        extras = [e for e in _extras(p, row) if rng.random() < P_PROPERTY]
         out.append(compose(named, rng, style=style, sunglasses=bool(p["gsun"][row]), extras=extras))
     return out
 
@@ -198,5 +204,5 @@ def load_captioned_folder(path: str | Path, size: int, channels: int, max_images
     return np.stack(images), captions
 
 
-__all__ = ["HAIR_STYLES", "WORDS", "attribute_prompts", "compose", "face_captions", "load_captioned_folder",
+__all__ = ["HAIR_STYLES", "P_ATTRIBUTE", "P_PROPERTY", "WORDS", "attribute_prompts", "compose", "face_captions", "load_captioned_folder",
            "prompt_for"]
