@@ -33,7 +33,8 @@ def train_seconds(run: Path) -> float:
 def follow_row(name: str, m: dict) -> str:
     score = f"{m['clip_score']:.1f}" if "clip_score" in m else "—"
     return (f"| {name} | {100 * m['follow_glasses']:.1f}% | {100 * m['follow_blond']:.1f}% | "
-            f"{100 * m['follow_smiling']:.1f}% | **{100 * m['follow_all']:.1f}%** | {score} | {m['seconds']:.0f} |")
+            f"{100 * m['follow_smiling']:.1f}% | **{100 * m['follow_all']:.1f}%** | {100 * m['face_rate']:.1f}% | "
+            f"{score} | {m['seconds']:.0f} |")
 
 
 def main() -> None:
@@ -67,8 +68,8 @@ def main() -> None:
               f"{c['image_to_text_r1']:.3f} | {c['image_to_text_r5']:.3f} | {c['text_to_image_r1']:.3f} | "
               f"{c['text_to_image_r5']:.3f} | {c['train_seconds']:.0f} |", flush=True)
 
-    print("\n| model | glasses | blond | smiling | all correct | CLIP score | wall s |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| model | glasses | blond | smiling | all correct | faces | CLIP score | wall s |")
+    print("|---|---|---|---|---|---|---|---|")
     follow: dict = {}
     text = genlab.load(args.text, device="cpu") if args.text is not None else None
     for g in args.guidance if text is not None else []:
