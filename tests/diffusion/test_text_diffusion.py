@@ -1,5 +1,6 @@
-"""Text-conditional diffusion on a tiny clip run: prompts, guidance 0 = unconditional, a
-self-contained run directory, resume."""
+"""Text-conditional diffusion on a tiny clip run: prompts and guidance (API and CLI), guidance 0 =
+unconditional, a self-contained run directory, resume, a CLIP of another image size."""
+import math
 import shutil
 
 import numpy as np
@@ -105,3 +106,17 @@ def test_served_prompt_reaches_a_text_model(runs):
     out = m.sample(**options, n=2, steps=2)
     images = next(p for p in out.parts.values() if p.kind == "images")
     assert images.labels == ["a smiling face with glasses"] * 2      # revised_prompt of the API
+
+
+def test_clip_of_another_image_size(runs):
+    """The CLIP only conditions (text side) and scores (image side, samples resized to its size):
+    an 8 px CLIP serves a 16 px U-Net; a CLIP of other colour channels is refused."""
+    tmp, _ = runs
+    clip8 = genlab.train("clip", overrides={**CLIP, "image_size": 8}, out=tmp / "clip8", progress=False)
+    over = {**TINY, "max_steps": 2, "save_every": 0, "text_encoder": str(clip8.path)}
+    run = genlab.train("diffusion", overrides=over, out=tmp / "diff8", progress=False)
+    images, _ = run.recipe.sample_images(run.recipe.Sample(n=2, steps=2, prompt="a smiling face", strip=0))
+    assert images.shape == (2, 3, 16, 16)
+    assert math.isfinite(run.recipe.text.score(images, ["a smiling face"] * 2))
+    with pytest.raises(ConfigError):
+        genlab.train("diffusion", overrides={**over, "channels": 1}, out=tmp / "grey", progress=False)

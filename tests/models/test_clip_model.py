@@ -1,10 +1,10 @@
-"""models/clip.py: the contrastive loss by hand, the clamped temperature, <eos> pooling."""
+"""models/clip.py: the contrastive loss by hand, the clamped temperature, <eos> pooling, image pooling."""
 import math
 
 import pytest
 import torch
 
-from genlab.models.clip import CLIP, CLIPConfig, MAX_LOGIT_SCALE, clip_loss
+from genlab.models.clip import CLIP, POOLS, CLIPConfig, ImageEncoder, MAX_LOGIT_SCALE, clip_loss
 from genlab.models.clip import TextEncoder, TextEncoderConfig
 
 
@@ -35,3 +35,13 @@ def test_text_encoder_pools_at_eos_and_ignores_padding():
     alone = enc(ids[:1, :4], torch.tensor([4]))
     torch.testing.assert_close(out[:1], alone)              # padding after <eos> changes nothing (causal)
     assert not torch.allclose(out[0], out[1])
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("size", [8, 16, 20, 32])
+def test_image_encoder_any_size_either_pool(size, pool):
+    """The flatten projection is sized from the true final map (20 px -> 10 -> 5 -> 3x3, rounding up)."""
+    enc = ImageEncoder(CLIPConfig(image_size=size, image_width=8, embed_dim=6, image_pool=pool))
+    assert enc(torch.randn(2, 3, size, size)).shape == (2, 6)
+    with pytest.raises(ValueError):
+        ImageEncoder(CLIPConfig(image_pool="max"))
