@@ -18,7 +18,7 @@ from genlab.tokenizers import load_tokenizer
 
 TINY = {"n_train": 500, "image_width": 16, "text_width": 32, "text_layers": 1, "text_heads": 2, "embed_dim": 32,
         "vocab_size": 300, "max_steps": 60, "batch_size": 32, "warmup_steps": 5, "eval_pairs": 20,
-        "save_every": 0, "log_every": 10, "lr": 3e-3, "threads": 1}
+        "save_every": 0, "log_every": 10, "lr": 1e-3, "threads": 1}
 
 
 @pytest.fixture(scope="module")
