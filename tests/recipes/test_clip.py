@@ -46,6 +46,20 @@ def test_zero_shot_beats_chance(clip_run):
     assert m["image_to_text_r5"] > 5 / 20       # better than a random ranking of 20 pairs
 
 
+def test_twins_are_the_same_faces_with_one_attribute_switched(clip_run):
+    r = clip_run.recipe
+    assert r.twin_x.shape == r.train_x.shape
+    moved = (r.twin_x - r.train_x).abs() > 0.2                        # pixels the switch changed
+    share = moved.flatten(1).float().mean(1)
+    assert (share > 0).float().mean() > 0.9 and share.median() < 0.15   # some pixels each, not a new face
+    renamed = np.mean([a != b for a, b in zip(r.train_captions[0], r.twin_captions[0])])
+    assert renamed > 0.8                                                # the attribute is named ~90% of the time
+    idx = r.batch_indices(3, len(r.train_x))
+    x = r.batch(3)["x"]
+    m = int(TINY["batch_size"] * r.config.twins)
+    assert torch.equal(x[:-m], r.train_x[idx[:-m]]) and torch.equal(x[-m:], r.twin_x[idx[:m]])
+
+
 def test_tokenizer_saved_and_retrieval_output(clip_run):
     tok = load_tokenizer(clip_run.path)
     assert tok.kind == "bpe" and tok.vocab_size <= 300

@@ -133,12 +133,15 @@ def compose(attributes: dict[str, bool], rng: np.random.Generator, style: str = 
     return str(rng.choice(FRAMES)).format(text)
 
 
-def face_captions(indices: Sequence[int] | np.ndarray, seed: int = 0, variant: int = 0) -> list[str]:
+def face_captions(indices: Sequence[int] | np.ndarray, seed: int = 0, variant: int = 0,
+                  attributes: dict[str, np.ndarray | bool] | None = None) -> list[str]:
     """A caption for each of faces `indices` of `seed` (the faces of data.faces): deterministic
     per (seed, index, variant). Each binary attribute is named with probability P_ATTRIBUTE (0.9);
-    hair style, gaze, tilt, background and light each with probability P_PROPERTY (0.15)."""
+    hair style, gaze, tilt, background and light each with probability P_PROPERTY (0.15).
+    `attributes` forces attributes as data.faces.render_faces does (a face's twin with one
+    attribute switched gets the same draws of what to name)."""
     idx = np.asarray(indices, dtype=np.int64)
-    p, attrs = face_parameters(idx, seed=seed)
+    p, attrs = face_parameters(idx, seed=seed, attributes=attributes)
     out = []
     for row, index in enumerate(idx):
         rng = np.random.default_rng([seed, int(index), variant, CAPTION_STREAM])
