@@ -110,11 +110,11 @@ def test_served_prompt_reaches_a_text_model(runs):
 
 def test_clip_of_another_image_size(runs):
     """The CLIP only conditions (text side) and scores (image side, samples resized to its size):
-    an 8 px CLIP serves a 16 px U-Net; a CLIP of other colour channels is refused."""
+    a 32 px CLIP serves a 16 px U-Net; a CLIP of other colour channels is refused."""
     tmp, _ = runs
-    clip8 = genlab.train("clip", overrides={**CLIP, "image_size": 8}, out=tmp / "clip8", progress=False)
-    over = {**TINY, "max_steps": 2, "save_every": 0, "text_encoder": str(clip8.path)}
-    run = genlab.train("diffusion", overrides=over, out=tmp / "diff8", progress=False)
+    clip32 = genlab.train("clip", overrides={**CLIP, "image_size": 32}, out=tmp / "clip32", progress=False)
+    over = {**TINY, "max_steps": 2, "save_every": 0, "text_encoder": str(clip32.path)}
+    run = genlab.train("diffusion", overrides=over, out=tmp / "diff32", progress=False)
     images, _ = run.recipe.sample_images(run.recipe.Sample(n=2, steps=2, prompt="a smiling face", strip=0))
     assert images.shape == (2, 3, 16, 16)
     assert math.isfinite(run.recipe.text.score(images, ["a smiling face"] * 2))
