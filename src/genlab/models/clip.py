@@ -59,8 +59,8 @@ POOLS = ("flatten", "mean")
 class ImageEncoder(nn.Module):
     """Conv stages (conv-GroupNorm-GELU, stride 2) down to 3x3 or 4x4, then a projection of the
     whole map (`flatten`, the default) or of its average (`mean`). Averaging dilutes a feature
-    that covers one cell of the map 16-fold: the faces' smile (a few pixels at the mouth) was not
-    learned contrastively with `mean` (see BENCHMARKS.md, text to image)."""
+    that covers one cell of the map 16-fold, such as the faces' smile (a few pixels at the mouth;
+    see BENCHMARKS.md, text to image)."""
 
     def __init__(self, cfg: CLIPConfig):
         super().__init__()

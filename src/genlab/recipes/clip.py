@@ -10,7 +10,8 @@ The text vocabulary is a byte-level BPE trained on the training captions with Hu
 Training: the symmetric contrastive loss of models/clip.py over the batch, with the learned
 temperature (logit scale, clamped at 100 as in CLIP). On faces a share `twins` of each batch is
 the twins of other faces in it: the same face with one attribute switched, a hard negative only
-that attribute tells apart (without them the smile, a few pixels at 16 px, went unlearned).
+that attribute tells apart (one of the three changes with which the smile, a few pixels at 16 px,
+was learned; BENCHMARKS.md, text to image).
 
 Evaluation on held-out pairs: zero-shot attribute accuracy (faces: for each of glasses / blond /
 smiling, the averaged embeddings of prompt wordings for "absent" and "present", scored against the
@@ -179,8 +180,7 @@ class CLIPRecipe(ImageRecipe):
     def render_twins(self, idx: np.ndarray, attrs: np.ndarray) -> tuple[torch.Tensor, list[list[str]]]:
         """Each training face again with one attribute (drawn per face) switched, everything else
         kept, and its captions with the same draws of what to name: a pair in one batch that only
-        that attribute tells apart. Without them the contrastive loss learned hair colour and
-        glasses but not the smile (a few pixels at 16 px, BENCHMARKS.md)."""
+        that attribute tells apart (see BENCHMARKS.md, text to image, for what it changed)."""
         c = self.config
         which = np.random.default_rng([c.seed, TWIN_STREAM]).integers(0, len(ATTRIBUTES), len(idx))
         x = torch.empty(len(idx), 3, c.image_size, c.image_size)
