@@ -9,7 +9,7 @@ leaves the learning rate where one long run would have it.
 
     python benchmarks/translation_multi30k.py --minutes 55 --threads 2 --out runs/mt-multi30k
     python benchmarks/translation_multi30k.py --minutes 40 --threads 1 --set n_enc=6 --set n_dec=6
-    genlab average runs/mt-multi30k --last 5     # with --set keep_checkpoints=5 (or more)
+    genlab average runs/mt-multi30k --last 5     # the script keeps the last 5 checkpoints
     python benchmarks/translation_multi30k.py --eval-only --which averaged --out runs/mt-multi30k
 
 Prints the evaluations made during training, then a JSON summary after each score (also in
@@ -43,7 +43,8 @@ CONFIG = {"src": "en", "tgt": "fr", "vocab": "joint", "vocab_size": 8000, "max_l
           "d_model": 256, "n_head": 8, "n_enc": 3, "n_dec": 3, "d_ff": 1024, "dropout": 0.1,
           "label_smoothing": 0.1, "optimizer": "adamw", "weight_decay": 0.01, "beta1": 0.9, "beta2": 0.98,
           "lr_schedule": "noam", "lr": 0.5, "warmup_steps": 400, "grad_clip": 1.0, "log_every": 20,
-          "early_stop_metric": "val_bleu", "early_stop_mode": "max", "device": "cpu"}
+          "early_stop_metric": "val_bleu", "early_stop_mode": "max", "device": "cpu",
+          "keep_checkpoints": 5}  # for `genlab average OUT --last N` afterwards
 
 
 def main() -> None:
