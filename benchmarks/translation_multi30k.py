@@ -99,10 +99,13 @@ def main() -> None:
     # --eval-only: the trainer's clock at the checkpoint (setup before step 1 not included)
     train_seconds = (max(r["time"] for r in rows if r.get("kind") == "train" and r["step"] <= best_step)
                      if args.eval_only else time.time() - start)
-    result.update({"train_minutes": round(train_seconds / 60, 2), "steps_logged": steps, "best_step": best_step,
-                   "threads": args.threads, "config": overrides})
     run = genlab.load(out, which=args.which)  # best: the checkpoint with the best val BLEU
+    torch.set_num_threads(args.threads)  # scoring uses --threads, not the threads of the run's config
     r = run.recipe
+    # CPU-hours are the training's: with --eval-only, the threads the run was trained with
+    threads = (r.config.threads or args.threads) if args.eval_only else args.threads
+    result.update({"train_minutes": round(train_seconds / 60, 2), "steps_logged": steps, "best_step": best_step,
+                   "threads": threads, "config": overrides})
     r.load_data_once()
     result["parameters"] = sum(p.numel() for p in r.modules["model"].parameters())
     # Scores one by one, each written as soon as it exists (a loaded machine can be slow).
@@ -117,7 +120,7 @@ def main() -> None:
         result[f"{tag}_chrf"], result["chrf_signature"] = corpus_chrf(hyps, ref)
         result[f"{tag}_minutes"] = round((time.time() - t) / 60, 2)
         if split == "test_2016_flickr" and beam == 1:
-            result["bleu_per_cpu_hour"] = round(result[f"{tag}_bleu"] / (train_seconds / 3600 * args.threads), 2)
+            result["bleu_per_cpu_hour"] = round(result[f"{tag}_bleu"] / (train_seconds / 3600 * threads), 2)
         write_text(out / f"translations-{tag}{suffix}.{r.config.tgt}", "".join(h + "\n" for h in hyps))
         write_text(out / f"benchmark{suffix}.json", json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
