@@ -134,6 +134,10 @@ def test_configure_probes_only_with_free_cpus_forces_and_announces(capsys):
         assert "-> 1 free" in capsys.readouterr().err
         assert configure_threads(0, None, announce=True, cpus=idle, timer=timer) == 2   # no step: all free
         assert "no training step to time" in capsys.readouterr().err
+        def broken(step, counts):
+            raise RuntimeError("a step that fails")
+        assert configure_threads(0, step=lambda: None, announce=True, cpus=idle, timer=broken) == 1
+        assert "the step probe failed" in capsys.readouterr().err
         assert configure_threads(3, step=lambda: None, announce=True, timer=timer) == 3
         assert torch.get_num_threads() == 3 and probed == [[1, 2]]
         assert "forced" in capsys.readouterr().err

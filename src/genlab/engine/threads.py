@@ -151,7 +151,7 @@ def choose_threads(cpus: CPUs, timings: dict[int, float] | None) -> int:
     return min(n for n, t in timed.items() if t <= fastest * WITHIN)
 
 
-def describe(n: int, cpus: CPUs | None, timings: dict[int, float] | None) -> str:
+def describe(n: int, cpus: CPUs | None, timings: dict[int, float] | None, failed: bool = False) -> str:
     """The run-header line for a thread choice."""
     if cpus is None:
         return f"threads: {n} (forced by threads={n})"
@@ -161,6 +161,8 @@ def describe(n: int, cpus: CPUs | None, timings: dict[int, float] | None) -> str
     free = f"{cpus.affinity} CPUs{quota}{omp}{local}, load {cpus.load:.1f} -> {cpus.free} free"
     if cpus.free == 1:
         why = free
+    elif failed:
+        why = f"{free}; the step probe failed"
     elif timings:
         steps = ", ".join(f"{1000 * t:.1f} ms at {k}" for k, t in sorted(timings.items()))
         why = f"{free}; step {steps}"
@@ -176,16 +178,19 @@ def configure_threads(threads: int, step: Callable[[], None] | None = None, anno
     `step` (one training step that changes nothing, e.g. from engine.trainer.step_probe) when
     more than one CPU is free. announce=True prints the choice as one line on stderr. Returns
     the thread count."""
-    timings = None
+    timings, failed = None, False
     if threads > 0:
         n, cpus = threads, None
     else:
         cpus = cpus or available_cpus()
         if cpus.free > 1 and step is not None:
-            timings = (timer or time_step)(step, candidates(cpus))
-        n = choose_threads(cpus, timings)
+            try:
+                timings = (timer or time_step)(step, candidates(cpus))
+            except Exception:   # training meets (and reports) the problem; one thread meanwhile
+                failed = True
+        n = 1 if failed else choose_threads(cpus, timings)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     if announce:
-        print(describe(n, cpus, timings), file=sys.stderr, flush=True)
+        print(describe(n, cpus, timings, failed), file=sys.stderr, flush=True)
     return n

@@ -22,10 +22,10 @@ import torch
 from tqdm import tqdm
 
 from ..errors import ConfigError, Interrupted, TrainingDiverged
+from .config import estimate_config
 from .distributed import DistInfo, barrier, broadcast_flag, mean_across_ranks
 from .plots import plot_metrics
 from .rundir import RunDir
-from .config import estimate_config
 from .schedules import lr_multiplier
 from .seam import TrainableRecipe
 
