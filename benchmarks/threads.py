@@ -105,9 +105,11 @@ def main() -> None:
     ap.add_argument("--min-seconds", type=float, default=1.0, help="timed seconds, at least")
     ap.add_argument("--load", type=int, default=0, help="busy processes to start for the measurement")
     ap.add_argument("--settle", type=float, default=70.0, help="seconds to let the load average see --load")
+    ap.add_argument("--settings", default="torch default,one,auto", help="which of the three to run")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    settings = {"torch default": os.cpu_count() or 1, "one": 1, "auto": 0}
+    settings = {k: v for k, v in {"torch default": os.cpu_count() or 1, "one": 1, "auto": 0}.items()
+                if k in args.settings.split(",")}
     results = []
     with machine_load(args.load, args.settle):
         for recipe in args.recipes.split(","):
@@ -125,7 +127,7 @@ def main() -> None:
           "| one / auto | torch default / auto | auto's probe (s) | load avg (1 min) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for row in results:
-        d, o, a = row["torch default"], row["one"], row["auto"]
+        d, o, a = (row.get(k, {"error": "not run"}) for k in ("torch default", "one", "auto"))
         if any("error" in x for x in (d, o, a)):
             print(f"| {row['recipe']} | error: {d.get('error') or o.get('error') or a.get('error')} ||||||||")
             continue
@@ -135,7 +137,7 @@ def main() -> None:
               f"{a['probe_s']:.2f} | {d['load']:.1f} / {o['load']:.1f} / {a['load']:.1f} |")
     print()
     for row in results:
-        if "choice" in row["auto"]:
+        if "choice" in row.get("auto", {}):
             print(f"{row['recipe']}: {row['auto']['choice']}")
 
 

@@ -7,6 +7,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
+from threadpoolctl import threadpool_info
 
 import genlab
 from genlab.engine import threads as th
@@ -26,6 +27,8 @@ from genlab.engine.trainer import rng_state, step_probe
     (CPUs(affinity=8, load=2.0, local_processes=2), 4),        # two torchrun ranks share the CPUs
     (CPUs(affinity=8, load=1.0, omp=1), 1),                    # OMP_NUM_THREADS=1: the user's cap
     (CPUs(affinity=8, load=1.0, omp=3, local_processes=2), 3),  # OMP_NUM_THREADS is per process
+    (CPUs(affinity=2, load=2.3, competing=0.0), 2),            # the other runnable process is niced
+    (CPUs(affinity=4, load=5.0, competing=0.5), 2),            # half of the others are niced
 ])
 def test_free_cpus(cpus, free):
     assert cpus.free == free
@@ -82,16 +85,36 @@ def test_cgroup_quota_v2_v1_and_unlimited(tmp_path):
     assert cgroup_quota(tmp_path / "missing") is None
 
 
+def test_competing_share_counts_runnable_processes_not_niced_below_this_one(tmp_path, monkeypatch):
+    def process(pid, state, nice):
+        (tmp_path / str(pid)).mkdir()
+        fields = [state] + ["0"] * 15 + [str(nice)] + ["0"] * 5
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (a (tricky) name) " + " ".join(fields))
+
+    monkeypatch.setattr(th.os, "getpriority", lambda which, who: 0)
+    assert th.competing_share(tmp_path, samples=1) == 1.0           # nothing runnable: the load as is
+    process(10, "R", 19)
+    process(11, "S", 0)
+    assert th.competing_share(tmp_path, samples=2, interval=0) == 0.0   # only niced work runs
+    process(12, "R", 0)
+    process(13, "R", -5)
+    (tmp_path / "self").mkdir()
+    assert th.competing_share(tmp_path, samples=1) == pytest.approx(2 / 3)
+    assert th.competing_share(tmp_path / "missing", samples=1) == 1.0
+
+
 def test_available_cpus_reads_this_machine(monkeypatch):
     monkeypatch.setattr(th.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
     monkeypatch.setattr(th.os, "getloadavg", lambda: (4.0, 3.0, 2.0))
     monkeypatch.setattr(th, "cgroup_quota", lambda: 2.0)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(th, "competing_share", lambda: 1.0)
     c = th.available_cpus()
     assert (c.affinity, c.quota, c.load, c.omp, c.usable, c.free) == (3, 2.0, 4.0, None, 2, 1)
+    monkeypatch.setattr(th, "competing_share", lambda: 0.0)   # the load is niced background work
+    assert th.available_cpus().free == 2
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setattr(th.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert th.available_cpus().free == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "junk")   # unreadable: no cap
     assert th.available_cpus().free == 2
@@ -141,8 +164,11 @@ def test_configure_probes_only_with_free_cpus_forces_and_announces(capsys):
         assert configure_threads(3, step=lambda: None, announce=True, timer=timer) == 3
         assert torch.get_num_threads() == 3 and probed == [[1, 2]]
         assert "forced" in capsys.readouterr().err
+        # numpy's BLAS (the metrics' eigendecompositions) gets the same count, not one per core
+        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        assert blas and set(blas) == {3}
     finally:
-        torch.set_num_threads(n0)
+        configure_threads(n0)
 
 
 LSTM = {"n_embd": 16, "hidden": 32, "n_layers": 2, "seq_len": 16, "batch_size": 4, "eval_streams": 2,

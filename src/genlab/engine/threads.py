@@ -9,7 +9,10 @@ computing. So the choice looks at both sides:
 - the CPUs free for this process: its affinity mask (os.sched_getaffinity), the cgroup CPU quota
   (cgroup v2 cpu.max, or v1 cfs_quota_us / cfs_period_us) and OMP_NUM_THREADS when the user set
   it, shared among the local processes of a distributed run (LOCAL_WORLD_SIZE), minus the CPUs
-  other processes keep busy (the 1-minute load average less this run's own processes);
+  other processes keep busy: the 1-minute load average less this run's own processes, times the
+  share of the other runnable processes that compete with this one (a process niced below this
+  one, e.g. `nice -n 19` background work, gets ~1.5% of a core beside it: it counts in the load
+  average but takes nothing; read from /proc, a few samples);
 - whether more threads make this run's step faster: with more than one free CPU, a short probe
   times the recipe's real training step at one thread and at the free count (and half of it when
   four or more are free), alternating, median of each, within about a second; the fewest threads
@@ -17,6 +20,9 @@ computing. So the choice looks at both sides:
   0.08M-parameter CNN steps 1.75x faster on a second core, a 0.09M-parameter MLP 18% slower.
 - with no step to time (a loaded run that samples or evaluates, data preparation), all free CPUs.
 
+The count applies to torch's intra-op threads and to the BLAS pools numpy and scipy use (the
+image metrics' eigendecompositions): left at one per core, those spin on busy cores too (a
+first FID evaluation took 31 s instead of 0.6 s beside two busy processes).
 `threads=N` in the config forces N. The choice and its reasons are one line in the run header.
 """
 from __future__ import annotations
@@ -31,11 +37,13 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from threadpoolctl import threadpool_limits
 
 WITHIN = 1.10          # the fewest threads whose step is at most 10% slower than the fastest
 PROBE_SECONDS = 1.0    # the probe starts no new round of timings after this long
 PROBE_ROUNDS = 3       # rounds of timings (each times every candidate count once), at most
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC = Path("/proc")
 
 
 @dataclass
@@ -47,6 +55,7 @@ class CPUs:
     load: float = 0.0            # 1-minute load average (runnable processes, this one included)
     local_processes: int = 1     # processes of this run on this machine (distributed training)
     omp: int | None = None       # OMP_NUM_THREADS when set: the user's cap
+    competing: float = 1.0       # share of other runnable processes not niced below this one
 
     @property
     def usable(self) -> int:
@@ -63,7 +72,7 @@ class CPUs:
     @property
     def free(self) -> int:
         """Usable CPUs not already busy with other processes (the load counts this run too)."""
-        others = max(0.0, self.load - self.local_processes)
+        others = max(0.0, self.load - self.local_processes) * self.competing
         return max(1, min(self.usable, math.floor(self.usable - others / max(1, self.local_processes) + 0.5)))
 
 
@@ -81,6 +90,30 @@ def cgroup_quota(root: Path = CGROUP_ROOT) -> float | None:
     except (OSError, ValueError):
         pass
     return None
+
+
+def competing_share(proc: Path = PROC, samples: int = 5, interval: float = 0.02) -> float:
+    """Of the other processes found runnable in `samples` looks at /proc, the share whose nice
+    value is at most this process's (they compete for a core; a higher nice value yields).
+    1.0 when none was runnable or /proc cannot be read: the load average is then taken as is."""
+    me, mine = os.getpid(), os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else 0
+    runnable = competing = 0
+    for i in range(samples):
+        if i:
+            time.sleep(interval)
+        try:
+            entries = [e for e in os.listdir(proc) if e.isdigit() and int(e) != me]
+        except OSError:
+            return 1.0
+        for pid in entries:
+            try:
+                fields = (proc / pid / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue   # gone meanwhile
+            if fields[0] == "R":
+                runnable += 1
+                competing += int(fields[16]) <= mine
+    return competing / runnable if runnable else 1.0
 
 
 def _positive_int(text: str | None) -> int | None:
@@ -103,7 +136,7 @@ def available_cpus() -> CPUs:
         load = 0.0
     local = _positive_int(os.environ.get("LOCAL_WORLD_SIZE")) or 1
     return CPUs(affinity=affinity, quota=cgroup_quota(), load=load, local_processes=local,
-                omp=_positive_int(os.environ.get("OMP_NUM_THREADS")))
+                omp=_positive_int(os.environ.get("OMP_NUM_THREADS")), competing=competing_share())
 
 
 def candidates(cpus: CPUs) -> list[int]:
@@ -158,7 +191,8 @@ def describe(n: int, cpus: CPUs | None, timings: dict[int, float] | None, failed
     quota = f", cgroup quota {cpus.quota:g}" if cpus.quota is not None else ""
     omp = f", OMP_NUM_THREADS={cpus.omp}" if cpus.omp is not None else ""
     local = f", {cpus.local_processes} local processes" if cpus.local_processes > 1 else ""
-    free = f"{cpus.affinity} CPUs{quota}{omp}{local}, load {cpus.load:.1f} -> {cpus.free} free"
+    niced = f" ({100 * (1 - cpus.competing):.0f}% of it niced)" if cpus.competing < 1 else ""
+    free = f"{cpus.affinity} CPUs{quota}{omp}{local}, load {cpus.load:.1f}{niced} -> {cpus.free} free"
     if cpus.free == 1:
         why = free
     elif failed:
@@ -191,6 +225,7 @@ def configure_threads(threads: int, step: Callable[[], None] | None = None, anno
         n = 1 if failed else choose_threads(cpus, timings)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    threadpool_limits(n, user_api="blas")
     if announce:
         print(describe(n, cpus, timings, failed), file=sys.stderr, flush=True)
     return n
