@@ -22,7 +22,7 @@ computing. So the choice looks at both sides:
 
 The count applies to torch's intra-op threads and to the BLAS pools numpy and scipy use (the
 image metrics' eigendecompositions): left at one per core, those spin on busy cores too (a
-first FID evaluation took 31 s instead of 0.6 s beside two busy processes).
+first FID evaluation took 31 s instead of 1.1 s beside two busy processes).
 `threads=N` in the config forces N. The choice and its reasons are one line in the run header.
 """
 from __future__ import annotations
