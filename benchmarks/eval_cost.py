@@ -69,7 +69,7 @@ def measure(name: str, steps: int, min_seconds: float, threads: int) -> dict:
     r.setup(training=True)
     err = io.StringIO()
     with step_probe(r) if threads == 0 else contextlib.nullcontext() as step, contextlib.redirect_stderr(err):
-        n_threads = configure_threads(threads, step, announce=True)
+        n_threads = configure_threads(threads, step=step, announce=True)
     r.optimizers = r.build_optimizers()
     r.set_mode(True)
     for i in range(2):

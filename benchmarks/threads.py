@@ -46,7 +46,7 @@ r.setup(training=True)
 t = time.perf_counter()
 err = io.StringIO()
 with step_probe(r) if threads == 0 else contextlib.nullcontext() as step, contextlib.redirect_stderr(err):
-    n = configure_threads(threads, step, announce=True)
+    n = configure_threads(threads, step=step, announce=True)
 probe = time.perf_counter() - t
 r.optimizers = r.build_optimizers()
 r.set_mode(True)

@@ -204,7 +204,7 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
             # time different numbers of steps, and a step may hold a collective)
             probe = cfg.threads == 0 and device.type == "cpu" and not dist.enabled
             with step_probe(r) if probe else contextlib.nullcontext() as step:
-                configure_threads(cfg.threads, step, announce=dist.is_main)
+                configure_threads(cfg.threads, step=step, announce=dist.is_main)
             trainer = Trainer(r, run, dist, progress=progress)
             trainer.prepare(resume)  # restores the checkpoint: weights that do not fit fail here
             if dist.is_main:  # only now is the run's config (re)written

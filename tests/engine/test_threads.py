@@ -155,7 +155,7 @@ def test_configure_probes_only_with_free_cpus_forces_and_announces(capsys):
         assert configure_threads(0, step=lambda: None, announce=True, cpus=busy, timer=timer) == 1
         assert probed == [[1, 2]]                     # one free CPU: nothing to time
         assert "-> 1 free" in capsys.readouterr().err
-        assert configure_threads(0, None, announce=True, cpus=idle, timer=timer) == 2   # no step: all free
+        assert configure_threads(0, announce=True, cpus=idle, timer=timer) == 2   # no step: all free
         assert "no training step to time" in capsys.readouterr().err
         def broken(step, counts):
             raise RuntimeError("a step that fails")

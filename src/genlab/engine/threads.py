@@ -205,7 +205,7 @@ def describe(n: int, cpus: CPUs | None, timings: dict[int, float] | None, failed
     return f"threads: {n} (auto: {why}; force with --set threads=N)"
 
 
-def configure_threads(threads: int, step: Callable[[], None] | None = None, announce: bool = False,
+def configure_threads(threads: int, *, step: Callable[[], None] | None = None, announce: bool = False,
                       cpus: CPUs | None = None,
                       timer: Callable[[Callable[[], None], list[int]], dict[int, float]] | None = None) -> int:
     """Set torch's intra-op threads: `threads` when > 0, else the automatic choice, timing
