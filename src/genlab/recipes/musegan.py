@@ -58,6 +58,9 @@ class MuseGANRecipeConfig(TrainConfig):
     z_dim: int = 32              # size of each latent (chords, style, melody, groove)
     width: float = 0.125         # channel multiplier (book: 1.0)
     output: str = "softmax"      # generator output: softmax (one pitch or a rest per step and track) | tanh (book)
+    hard: bool = True            # binary generator output, straight-through gradients (BinaryMuseGAN; book: False)
+    steps_up: str = "resize"     # bars double their steps by: resize (repeat + convolve) | transpose (book)
+    onset_stream: bool = True    # the critic also reads where notes change (BinaryMuseGAN; book: False)
     n_critic: int = 5            # critic steps per generator step
     gp_weight: float = 10.0      # lambda of the gradient penalty
     beta1: float = 0.5           # Adam beta1 (book 0.5)
@@ -99,7 +102,7 @@ class MuseGANRecipeConfig(TrainConfig):
 
     def model_config(self) -> MuseGANConfig:
         return MuseGANConfig(self.n_tracks, self.n_bars, self.steps_per_bar, self.n_pitches, self.z_dim, self.width,
-                             self.output)
+                             self.output, self.hard, self.steps_up, self.onset_stream)
 
 
 @dataclass
@@ -179,7 +182,8 @@ class MuseGANRecipe(Recipe):
     name = "musegan"
     Config = MuseGANRecipeConfig
     Sample = MuseGANSample
-    presets = {"book": {"width": 1.0, "output": "tanh", "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
+    presets = {"book": {"width": 1.0, "output": "tanh", "hard": False, "steps_up": "transpose", "onset_stream": False,
+                        "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
                         "n_critic": 5, "gp_weight": 10.0, "max_steps": 6000}}
 
     # -- data --------------------------------------------------------------------------------
