@@ -7,7 +7,7 @@ sixteenth steps per bar, a new segment every bar. Reports
 - the trained generator's statistics on `--samples` generated segments, against the targets
   (each within 15 % of the training data's, empty-bar rate <= 0.05), beside an untrained
   generator's;
-- the share of `--parse` generated MIDI files that pretty_midi and music21 read;
+- the share of `--parse` generated MIDI files that pretty_midi, music21 and mido read;
 - wall time of the training run.
 
     .venv/bin/python benchmarks/musegan_jsb.py [--steps N] [--out DIR] [--set KEY=VALUE ...]
@@ -106,8 +106,8 @@ def main() -> int:
         print(f"| {k} | {stats['train'][k]:.3f} | {stats['test'][k]:.3f} | {gen[k]:.3f} | {base[k]:.3f} | {flag} |")
     print(f"| stat_gap (0 = data) | 0 | {stat_gap(stats['test'], stats['train']):.3f} | {result['stat_gap']:.3f} | "
           f"{result['untrained_stat_gap']:.3f} | |")
-    print(f"\nparsed: pretty_midi {parse['parse_pretty_midi']:.0%}, music21 {parse['parse_music21']:.0%} "
-          f"of {min(args.parse, args.samples)} generated files")
+    print("\nparsed: " + ", ".join(f"{k[6:]} {v:.0%}" for k, v in parse.items())
+          + f" of {min(args.parse, args.samples)} generated files")
     return 0
 
 

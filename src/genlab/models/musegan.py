@@ -37,7 +37,7 @@ class MuseGANConfig:
     output: str = "tanh"         # tanh (the book: every pitch on/off) | softmax (one pitch or a rest per step)
     hard: bool = False           # binary output with straight-through gradients (BinaryMuseGAN); False = the book
     steps_up: str = "transpose"  # how bars double their steps: transpose (the book) | resize (repeat, then convolve)
-    onset_stream: bool = False   # the critic also reads where each track's notes change (BinaryMuseGAN); False = the book
+    onset_stream: bool = False   # the critic also reads where notes change (BinaryMuseGAN); False = the book
 
     def check(self) -> None:
         if self.n_steps < 4 or self.n_steps & (self.n_steps - 1):
