@@ -113,7 +113,7 @@ def test_config_checks():
     from genlab.engine.config import validate
 
     for bad in ({"steps_per_bar": 12}, {"n_pitches": 50}, {"binarize": "soft"}, {"grad_accum": 2},
-                {"lowest": 100}):
+                {"lowest": 100}, {"steps_up": "linear"}):
         with pytest.raises(ConfigError):
             validate(MuseGANRecipeConfig(**bad))
 

@@ -14,7 +14,7 @@ from genlab.outputs import Midi
 
 TINY = {"device": "cpu", "n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32, "batch_size": 8,
         "dropout": 0.0, "max_steps": 60, "lr": 3e-3, "warmup_steps": 0, "save_every": 0, "eval_every": 0,
-        "log_every": 10, "eval_windows": 8, "eval_samples": 2, "eval_sample_events": 64}
+        "log_every": 10, "eval_windows": 8, "eval_samples": 2, "eval_sample_events": 160}
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +40,11 @@ def test_trains_beats_unigram_and_continues_a_prompt(tmp_path: Path, shared_data
                        out=tmp_path / "run", progress=False)
     m = run.evaluate()
     assert m["nll_per_event"] < m["unigram_nll_per_event"] < m["untrained_nll_per_event"]
-    assert m["parse_pretty_midi"] == 1.0 and m["parse_music21"] == 1.0
-    assert "gen_pitch_classes_per_bar" in m and "data_pitch_classes_per_bar" in m
+    assert m["parse_pretty_midi"] == 1.0 and m["parse_music21"] == 1.0 and m["parse_mido"] == 1.0
+    for k in ("pitch_classes_per_bar", "qualified_note_rate", "notes_per_bar", "pitch_range", "polyphony"):
+        assert f"gen_{k}" in m and f"data_{k}" in m and f"untrained_{k}" in m
+    assert m["data_polyphony"] == pytest.approx(4.0, abs=0.2)        # four voices, merged into one track
+    assert m["untrained_pitch_range"] > m["data_pitch_range"]       # random events spread over the keyboard
 
     prompt = shared_data / "music" / "prompt.midi"
     out = run.sample(n=2, seed=1, prompt=str(prompt), max_new_tokens=40, top_k=10)

@@ -214,9 +214,12 @@ class MusicTransformerRecipe(NextTokenStep, Recipe):
         return {**music_stats(segs, lowest=0), **texture_stats(segs)}
 
     def held_out_pieces(self, n: int, events: int) -> list[list[Note]]:
-        """The held-out music cut into n pieces of `events` events each (like-for-like with samples)."""
+        """The first `events` events of (at most) n held-out pieces: like-for-like with samples,
+        which start a piece too (a window from mid-piece would lose the notes held into it)."""
         held = self.held_stream.tolist()
-        return [decode_notes(held[i:i + events]) for i in range(0, len(held), events)][:n]
+        ends = [i for i, t in enumerate(held) if t == EOS]
+        starts = [0] + [e + 1 for e in ends[:-1]]
+        return [decode_notes(held[a:min(a + events, e)]) for a, e in zip(starts, ends)][:n]
 
     def evaluate(self) -> dict[str, float]:
         from ..metrics.music import parse_rates
