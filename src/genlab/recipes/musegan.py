@@ -13,9 +13,12 @@ segments of `n_bars` bars (a new segment every `hop_bars` bars; silent segments 
 Training: `n_critic` critic steps (Wasserstein loss + gradient penalty) per generator step,
 Adam(lr, (0.5, 0.9)) for both, samples from an EMA of the generator. The generator's output is
 the book's tanh per pitch (`output=tanh`) or, by default, a softmax over the pitches and a rest
-per step and track (`output=softmax`; see models/musegan.py for why). It becomes notes where it
-is > 0 (`binarize=threshold`) or, for one-voice tracks such as chorale voices, at most one pitch
-per step and track (`binarize=monophonic`, default).
+per step and track (`output=softmax`); by default it is binary with straight-through gradients
+(`hard`), bars double their steps by resize-convolution (`steps_up=resize`) and the critic also
+reads where notes change (`onset_stream`) — see models/musegan.py for why; `--preset book` keeps
+the book's layout. A soft output becomes notes where it is > 0 (`binarize=threshold`) or, for
+one-voice tracks such as chorale voices, at most one pitch per step and track
+(`binarize=monophonic`, default).
 
 `genlab eval`: the MuseGAN metrics (genlab.metrics.music) of generated segments beside the
 training data's and an untrained generator's, and the share of generated MIDI files that
