@@ -20,8 +20,9 @@ the book's layout. A soft output becomes notes where it is > 0 (`binarize=thresh
 one-voice tracks such as chorale voices, at most one pitch per step and track
 (`binarize=monophonic`, default).
 
-`genlab eval`: the MuseGAN metrics (genlab.metrics.music) of generated segments beside the
-training data's and an untrained generator's, and the share of generated MIDI files that
+`genlab eval`: the MuseGAN metrics (genlab.metrics.music; drum-pattern for tracks that are drum
+tracks in most files of a MIDI folder) of generated segments beside the training data's and an
+untrained generator's, and the share of generated MIDI files that
 pretty_midi and music21 read.
 """
 from __future__ import annotations
@@ -139,8 +140,9 @@ def fit_tracks(roll: np.ndarray, n_tracks: int) -> np.ndarray:
     return roll
 
 
-def load_rolls(c: MuseGANRecipeConfig) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-    """(train rolls, held-out rolls, description), each roll (n_tracks, steps, n_pitches)."""
+def load_rolls(c: MuseGANRecipeConfig) -> tuple[list[np.ndarray], list[np.ndarray], str, list[bool]]:
+    """(train rolls, held-out rolls, description, drum flag per track), each roll (n_tracks,
+    steps, n_pitches). A track is a drum track when it is one in most of a folder's files."""
     from ..data.chorales import bach_chorales, load_step_json
 
     if not c.data or Path(c.data).suffix.lower() == ".json":
@@ -150,7 +152,7 @@ def load_rolls(c: MuseGANRecipeConfig) -> tuple[list[np.ndarray], list[np.ndarra
         held = data.get("test") or data.get("valid") or []
         to_roll = lambda piece: fit_tracks(voices_to_roll(piece, c.lowest, c.n_pitches), c.n_tracks)  # noqa: E731
         return ([to_roll(p) for p in data["train"] if p], [to_roll(p) for p in held if p],
-                c.data or "Bach chorales (music21 corpus)")
+                c.data or "Bach chorales (music21 corpus)", [False] * c.n_tracks)
     from ..data.midi import load_midi_folder
 
     folder = load_midi_folder(c.data)
@@ -158,8 +160,12 @@ def load_rolls(c: MuseGANRecipeConfig) -> tuple[list[np.ndarray], list[np.ndarra
              for pm in folder.midis]
     held = [r for i, r in enumerate(rolls) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1]
     train = [r for i, r in enumerate(rolls) if i % HELD_OUT_EVERY != HELD_OUT_EVERY - 1]
+    votes = np.zeros(c.n_tracks)
+    for pm in folder.midis:                      # instruments in file order, as piano_roll reads them
+        flags = [inst.is_drum for inst in pm.instruments][:c.n_tracks]
+        votes[:len(flags)] += flags
     skipped = f", {folder.skipped} unreadable file(s) skipped" if folder.skipped else ""
-    return train, held, f"{c.data} ({len(rolls)} MIDI files{skipped})"
+    return train, held, f"{c.data} ({len(rolls)} MIDI files{skipped})", (votes > len(rolls) / 2).tolist()
 
 
 def binarize(x: torch.Tensor, mode: str, output: str = "tanh") -> np.ndarray:
@@ -192,7 +198,7 @@ class MuseGANRecipe(Recipe):
     # -- data --------------------------------------------------------------------------------
     def prepare_data(self) -> None:
         c = self.config
-        train, held, self.data_name = load_rolls(c)
+        train, held, self.data_name, self.drums = load_rolls(c)
         seg = lambda rolls: [segments(r, c.n_bars, c.steps_per_bar, c.hop_bars) for r in rolls]  # noqa: E731
         parts = [s for s in seg(train) if len(s)]
         if not parts:
@@ -307,10 +313,11 @@ class MuseGANRecipe(Recipe):
 
         c = self.config
         if getattr(self, "_data_stats", None) is None:
-            self._data_stats = music_stats(self.train.numpy(), c.lowest)
+            self._data_stats = music_stats(self.train.numpy(), c.lowest, self.drums)
         gen = self.generate_rolls(c.eval_samples, EVAL_SEED)
-        stats = music_stats(gen, c.lowest)
-        base = music_stats(self.generate_rolls(c.eval_samples, EVAL_SEED, self.untrained_generator()), c.lowest)
+        stats = music_stats(gen, c.lowest, self.drums)
+        base = music_stats(self.generate_rolls(c.eval_samples, EVAL_SEED, self.untrained_generator()), c.lowest,
+                           self.drums)
         out = {f"gen_{k}": v for k, v in stats.items()}
         out.update({f"data_{k}": v for k, v in self._data_stats.items()})
         out.update({f"untrained_{k}": v for k, v in base.items()})
