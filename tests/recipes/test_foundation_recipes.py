@@ -78,3 +78,11 @@ def test_fashion_mnist_missing_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(idx, "FASHION_MNIST_DIRS", [str(tmp_path / "none")])
     with pytest.raises(genlab.GenlabError, match="fashion-mnist"):
         genlab.train("classifier", overrides={"dataset": "fashion-mnist"}, out=tmp_path / "f", progress=False)
+
+
+def test_toy_gans_refuse_grad_accum(tmp_path):
+    # D and G step in turn: accumulating gradients over micro-batches would mix the two updates
+    for name in ("gan-curve", "gan-pattern"):
+        with pytest.raises(genlab.GenlabError, match="grad_accum"):
+            genlab.train(name, overrides={"max_steps": 2, "grad_accum": 2}, out=tmp_path / name, progress=False)
+        assert not (tmp_path / name / "model.safetensors").exists()

@@ -60,6 +60,7 @@ def two_adams(recipe: Recipe, betas: tuple[float, float] = (0.5, 0.999)) -> dict
 # --------------------------------------------------------------------------------------------
 @dataclass
 class CurveConfig(TrainConfig):
+    alternating_steps = True   # D and G step in turn (no grad_accum)
     fn: str = "exp"            # exp (1.08**x, the book's), sin, square, or an expression in x
     x_min: float = 0.0         # left end of the x range
     x_max: float = 50.0        # right end of the x range
@@ -205,6 +206,7 @@ def load_points(path: Path) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 @dataclass
 class PatternConfig(TrainConfig):
+    alternating_steps = True   # D and G step in turn (no grad_accum)
     multiple: int = 5          # the pattern: multiples of 5 ...
     low: int = 0               # smallest integer of the pattern
     high: int = 100            # ... in [low, high); also the one-hot width
