@@ -18,7 +18,7 @@ from .engine.config import (TrainConfig, apply_overrides, config_dict, parse_set
 from .engine.distributed import init_distributed
 from .engine.rundir import RunDir
 from .engine.threads import configure_threads
-from .engine.trainer import Trainer, resolve_device
+from .engine.trainer import Trainer, resolve_device, step_probe
 from .data.text import check_data_path
 from .errors import ConfigError, RunDirError
 from .outputs import Output
@@ -200,7 +200,11 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
                 raise RunDirError(f"run directory {run.path} already holds a run: use --resume to continue it")
             r = cls(cfg, device, dist, run.path)
             r.setup(training=True, resume=resume)
-            configure_threads(cfg.threads, r.modules, announce=dist.is_main)
+            # automatic threads time the real step (on CPU, in one process: torchrun's ranks would
+            # time different numbers of steps, and a step may hold a collective)
+            probe = cfg.threads == 0 and device.type == "cpu" and not dist.enabled
+            with step_probe(r) if probe else contextlib.nullcontext() as step:
+                configure_threads(cfg.threads, step=step, announce=dist.is_main)
             trainer = Trainer(r, run, dist, progress=progress)
             trainer.prepare(resume)  # restores the checkpoint: weights that do not fit fail here
             if dist.is_main:  # only now is the run's config (re)written
@@ -231,7 +235,7 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     cfg = dataclasses.replace(cfg, device=str(dev))
     r = cls(cfg, dev, run_dir=run.path)
     r.setup(training=False)
-    configure_threads(cfg.threads, r.modules)
+    configure_threads(cfg.threads)
     run.load_weights(r.modules, which)
     r.set_mode(False)
     return Run(run.path, r)
@@ -248,7 +252,7 @@ def show_data(recipe: str, data: str | Path | None = None,
     cfg = build_config(cls, overrides=overrides, data=data)
     if cfg.data:
         check_data_path(cfg.data)
-    configure_threads(cfg.threads, [])   # no model yet: data preparation is light work
+    configure_threads(cfg.threads)
     r = cls(cfg, "cpu")
     with torch.no_grad():
         return r.show_data(n)
