@@ -42,7 +42,10 @@ SEED = 2026   # latents of the scored segments: not the recipe's EVAL_SEED, whos
 def data_stats(run: "genlab.api.Run") -> dict[str, dict[str, float]]:
     c = run.config
     train, held, _, _ = load_rolls(c)
-    seg = lambda rolls: np.concatenate([s for s in (segments(r, c.n_bars, c.steps_per_bar, 1) for r in rolls) if len(s)])  # noqa: E731
+
+    def seg(rolls: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([s for s in (segments(r, c.n_bars, c.steps_per_bar, 1) for r in rolls) if len(s)])
+
     return {"train": music_stats(seg(train), c.lowest), "test": music_stats(seg(held), c.lowest)}
 
 

@@ -262,7 +262,8 @@ class MuseGANRecipe(Recipe):
         G = generator or self.sampler()
         z = torch.randn(n, 2 + 2 * c.n_tracks, c.z_dim, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            outs = [binarize(G(z[i:i + chunk].to(self.device)).float(), c.binarize, c.output) for i in range(0, n, chunk)]
+            outs = [binarize(G(z[i:i + chunk].to(self.device)).float(), c.binarize, c.output)
+                    for i in range(0, n, chunk)]
         return np.concatenate(outs)
 
     def track_names(self) -> list[str]:
