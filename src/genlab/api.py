@@ -226,9 +226,11 @@ def _as_dict(overrides: Mapping[str, Any] | list[str] | None) -> dict[str, Any]:
 
 
 def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
-    """Load a run directory for sampling and evaluation (the best checkpoint when one was kept)."""
+    """Load a run directory for sampling and evaluation: `which` is "best" (the best checkpoint
+    when one was kept, else the last), "last", or "averaged" (what `average` wrote)."""
     run = RunDir(run_dir)
     name, saved = run.read_config()
+    run.weights_path(which)  # an unknown or missing `which` fails before the data is read
     cls = get_recipe(name)
     cfg = build_config(cls, base=saved, base_source=str(run.config_file))
     dev = resolve_device(device)
@@ -239,6 +241,16 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     run.load_weights(r.modules, which)
     r.set_mode(False)
     return Run(run.path, r)
+
+
+def average(run_dir: str | Path, last: int = 5) -> Path:
+    """Average the weights of the run's `last` newest kept checkpoints (a run trained with
+    keep_checkpoints >= last) into RUN/averaged/, loadable with load(run_dir, which="averaged").
+    Every recipe's weights average the same way (engine/checkpoints.py); returns the weights file."""
+    from .engine.checkpoints import average_run
+
+    RunDir(run_dir).check_not_in_use()
+    return average_run(run_dir, last)
 
 
 def show_data(recipe: str, data: str | Path | None = None,

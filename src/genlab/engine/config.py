@@ -36,6 +36,7 @@ class TrainConfig:
     batch_size: int = 64            # global batch size (split across DDP ranks)
     lr: float = 1e-3                # learning rate (peak, when a schedule is set)
     save_every: int = 200           # checkpoint cadence in steps (0 = only at the end)
+    keep_checkpoints: int = 0       # keep the last N checkpoints in RUN/checkpoints/ for `genlab average` (0 = none)
     eval_every: int = 200           # evaluation cadence in steps (0 = only at the end)
     eval_estimate: bool = True      # evaluations before the last step use the recipe's cheaper periodic_eval settings
     sample_every: int = 0           # sample-hook cadence in steps (0 = never during training)
@@ -61,8 +62,8 @@ class TrainConfig:
     # What a --resume may change: the schedule and bookkeeping, never the model, tokenizer or data.
     resume_keys: ClassVar[tuple[str, ...]] = (
         "max_steps", "lr", "lr_schedule", "warmup_steps", "min_lr_ratio", "grad_clip", "save_every",
-        "eval_every", "eval_estimate", "sample_every", "log_every", "early_stop_metric", "early_stop_mode",
-        "early_stop_patience", "tensorboard", "threads", "device", "preset")
+        "keep_checkpoints", "eval_every", "eval_estimate", "sample_every", "log_every", "early_stop_metric",
+        "early_stop_mode", "early_stop_patience", "tensorboard", "threads", "device", "preset")
     # Keys holding file or folder paths: stored absolute so a run works from any directory.
     path_keys: ClassVar[tuple[str, ...]] = ("data",)
     # What the evaluations during training change (eval_estimate): a smaller validation subset,

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import ConfigError, Interrupted, TrainingDiverged
+from .checkpoints import keep_checkpoint
 from .config import estimate_config
 from .distributed import DistInfo, barrier, broadcast_flag, mean_across_ranks
 from .plots import plot_metrics
@@ -192,8 +193,10 @@ class Trainer:
             if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
                 raise TrainingDiverged(f"{name} is no longer finite")
 
-    def save(self, step: int) -> None:
-        """Weights (safetensors) and full trainer state, each written atomically; rank 0 only."""
+    def save(self, step: int, keep: bool = True) -> None:
+        """Weights (safetensors) and full trainer state, each written atomically; rank 0 only.
+        With keep_checkpoints, the weights also join the kept checkpoints (unless keep=False:
+        a save forced by Ctrl-C is no point of the schedule to average)."""
         if not self.dist.is_main:
             return
         r = self.recipe
@@ -207,6 +210,8 @@ class Trainer:
             "rng": rng_state(),
             "early_stop": self.stopper.state_dict() if self.stopper else None,
         })
+        if keep and self.config.keep_checkpoints:
+            keep_checkpoint(self.run, self.run.module_tensors(r.modules), step, self.config.keep_checkpoints)
         self.saved_step = step
         self.plot()
 
@@ -400,8 +405,9 @@ class Trainer:
                         stopped_early = self.evaluate(step)
                     if c.sample_every and step % c.sample_every == 0:
                         self.sample(step)
-                    if (c.save_every and step % c.save_every == 0) or stopped_early or interrupt["stop"]:
-                        self.save(step)
+                    periodic = bool(c.save_every and step % c.save_every == 0)
+                    if periodic or stopped_early or interrupt["stop"]:
+                        self.save(step, keep=periodic or stopped_early)
                         last_saved = step
                     if interrupt["stop"]:
                         raise Interrupted(f"interrupted at step {step}: checkpoint of step {step} saved in "
