@@ -1,6 +1,7 @@
 """Diffusion benchmark: sample quality vs sampling steps, guidance, training time, bf16.
 
     python benchmarks/diffusion.py [--runs DIR] [--n 200] [--threads 1] [--out results.json]
+    python benchmarks/diffusion.py --cond-only --cond-run RUN --guidance 3   # score one run as it is
 
 1. Trains the default unconditional run (procedural faces) into DIR/uncond unless it exists,
    and the default conditional run (conditional=true, attribute=glasses) into DIR/cond.
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 
 import genlab
 from genlab.recipes.diffusion import DiffusionRecipe, DiffusionSample
@@ -86,6 +88,9 @@ def main() -> None:
     ap.add_argument("--out", default="")
     ap.add_argument("--skip-ddpm", action="store_true")
     ap.add_argument("--cond-only", action="store_true", help="only the conditional model's guidance rows")
+    ap.add_argument("--cond-run", default="", help="score this conditional run's last checkpoint as it is "
+                    "(e.g. a stopped run) instead of training or waiting for DIR/cond")
+    ap.add_argument("--guidance", default="1,3,5", help="guidance scales of the conditional rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     runs = Path(args.runs)
@@ -95,11 +100,19 @@ def main() -> None:
     if not args.cond_only:
         uncond = unconditional_rows(runs, args, results, rows)
 
-    cond = ensure_run(runs / "cond", {"conditional": True})
-    results["train_seconds_cond"] = last_train_time(runs / "cond")
+    cond_dir = Path(args.cond_run) if args.cond_run else runs / "cond"
+    if args.cond_run:
+        cond = genlab.load(cond_dir, which="last", device="cpu")
+    else:
+        cond = ensure_run(cond_dir, {"conditional": True})
+    results["train_seconds_cond"] = last_train_time(cond_dir)
+    results["cond_run"] = str(cond_dir)
+    with safe_open(str(cond_dir / "model.safetensors"), framework="pt") as f:
+        results["cond_checkpoint_step"] = int((f.metadata() or {}).get("step", 0))
+    print(f"conditional run {cond_dir}: checkpoint of step {results['cond_checkpoint_step']}", file=sys.stderr)
     rc = cond.recipe
     rc.load_data_once()
-    for g in (1.0, 3.0, 5.0):
+    for g in (float(v) for v in args.guidance.split(",")):
         with rc.eval_mode():
             m = rc.sample_quality(DiffusionSample(sampler="ddim", steps=50, eta=1.0, guidance=g, strip=0), args.n)
         results[f"cond_guidance{g:g}"] = m

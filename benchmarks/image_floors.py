@@ -6,7 +6,7 @@ the reference set (the recipe's training images) scored against the reference se
 images) at the table's sample sizes, in the same feature space. Each row draws k disjoint
 subsets of the training images and reports the mean and the range (min-max) of FID and KID.
 
-    python benchmarks/image_floors.py [--tables gan-mlp,dcgan,cgan,cyclegan,diffusion,vae-mnist] [--k 4]
+    python benchmarks/image_floors.py [--tables gan-mlp,dcgan,cgan,cyclegan,diffusion,vae,vae-mnist] [--k 4]
 """
 from __future__ import annotations
 
@@ -43,15 +43,24 @@ def tables(names: list[str]) -> list[tuple[str, Any, torch.Tensor, torch.Tensor,
             r = recipe(name)
             c = r.config
             n = min(c.eval_samples, len(r.val_a))
-            out.append((f"cyclegan A→B ({r.domain} {c.image_size} px)", r.feature_net(), to_float(r.val_b),
-                        to_float(r.train_b), [n]))
+            # one row per direction: each scores translations against the target domain's held-out faces
+            for tag, ref, pool in (("A→B", r.val_b, r.train_b), ("B→A", r.val_a, r.train_a)):
+                out.append((f"cyclegan {tag} ({r.domain} {c.image_size} px)", r.feature_net(), to_float(ref),
+                            to_float(pool), [n]))
         elif name == "diffusion":
             r = recipe(name)
             out.append((f"diffusion ({r.domain} {r.config.image_size} px)", r.feature_net(), r.val_x[:1000], r.train_x,
                         [32, 100, 256, 500]))
+        elif name == "vae":
+            r = recipe("vae")
+            n = min(r.config.fid_samples, len(r.val_images()))
+            # evaluate() scores n prior samples against the first n held-out images
+            out.append((f"vae ({r.data.domain} {r.config.image_size} px)", r.feature_net(),
+                        to_float(r.val_images()[:n]), to_float(r.data.train), [n]))
         elif name == "vae-mnist":
             r = recipe("vae", "mnist")
-            out.append(("vae --preset mnist (MNIST 28 px)", r.feature_net(), r.data.val[:2000], r.data.train, [2000]))
+            out.append(("vae --preset mnist (MNIST 28 px)", r.feature_net(), to_float(r.data.val[:2000]),
+                        to_float(r.data.train), [2000]))
         else:
             raise SystemExit(f"unknown table {name}")
     return out
@@ -59,7 +68,7 @@ def tables(names: list[str]) -> list[tuple[str, Any, torch.Tensor, torch.Tensor,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tables", default="gan-mlp,dcgan,cgan,cyclegan,diffusion,vae-mnist")
+    ap.add_argument("--tables", default="gan-mlp,dcgan,cgan,cyclegan,diffusion,vae,vae-mnist")
     ap.add_argument("--k", type=int, default=4, help="disjoint subsets of the other real images per row")
     args = ap.parse_args()
     rows = []

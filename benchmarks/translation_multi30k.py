@@ -9,10 +9,15 @@ leaves the learning rate where one long run would have it.
 
     python benchmarks/translation_multi30k.py --minutes 55 --threads 2 --out runs/mt-multi30k
     python benchmarks/translation_multi30k.py --minutes 40 --threads 1 --set n_enc=6 --set n_dec=6
+    genlab average runs/mt-multi30k --last 5     # the script keeps the last 5 checkpoints
+    python benchmarks/translation_multi30k.py --eval-only --which averaged --out runs/mt-multi30k
 
 Prints the evaluations made during training, then a JSON summary after each score (also in
 OUT/benchmark.json, with the translations beside it): training wall time, steps, BLEU and chrF,
 the sacreBLEU signatures, and BLEU per CPU-hour (test greedy BLEU / (training hours x threads)).
+`--eval-only --which last|averaged` scores another checkpoint of the run into
+OUT/benchmark-WHICH.json (training time: the trainer's clock at that checkpoint's step);
+`--scores` chooses which scores (e.g. `val:1` alone, to choose between averages on val).
 """
 from __future__ import annotations
 
@@ -38,7 +43,8 @@ CONFIG = {"src": "en", "tgt": "fr", "vocab": "joint", "vocab_size": 8000, "max_l
           "d_model": 256, "n_head": 8, "n_enc": 3, "n_dec": 3, "d_ff": 1024, "dropout": 0.1,
           "label_smoothing": 0.1, "optimizer": "adamw", "weight_decay": 0.01, "beta1": 0.9, "beta2": 0.98,
           "lr_schedule": "noam", "lr": 0.5, "warmup_steps": 400, "grad_clip": 1.0, "log_every": 20,
-          "early_stop_metric": "val_bleu", "early_stop_mode": "max", "device": "cpu"}
+          "early_stop_metric": "val_bleu", "early_stop_mode": "max", "device": "cpu",
+          "keep_checkpoints": 5}  # for `genlab average OUT --last N` afterwards
 
 
 def main() -> None:
@@ -50,6 +56,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-sentences", type=int, default=300)
     ap.add_argument("--eval-only", action="store_true", help="score the run already in --out")
+    ap.add_argument("--which", default="best", choices=["best", "last", "averaged"],
+                    help="--eval-only: the checkpoint to score (averaged: run genlab average OUT first)")
+    ap.add_argument("--scores", default="test_2016_flickr:1,val:1,test_2016_flickr:4",
+                    help="SPLIT:BEAM pairs to score, in order (beam 1 = greedy)")
     ap.add_argument("--set", action="append", default=[], dest="sets", help="KEY=VALUE config overrides")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -62,6 +72,9 @@ def main() -> None:
     # A background job of a non-interactive shell starts with SIGINT ignored; the budget timer
     # interrupts through SIGINT, so restore Python's handler.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.which != "best" and not args.eval_only:
+        ap.error("--which goes with --eval-only")
+    scores = [(split, int(beam)) for split, beam in (x.split(":") for x in args.scores.split(","))]
     start = time.time()
     if not args.eval_only:
         timer = threading.Timer(args.minutes * 60, _thread.interrupt_main)
@@ -77,17 +90,27 @@ def main() -> None:
         if r.get("kind") == "eval":
             print(json.dumps(r), flush=True)
     best_step = json.loads((out / "best" / "metrics.json").read_text())["step"]
-    # --eval-only: the trainer's clock at the best checkpoint (setup before step 1 not included)
+    result = {"which": args.which}
+    if args.which == "averaged":  # the newest of the averaged checkpoints decides the training time
+        result["averaged_steps"] = json.loads((out / "averaged" / "averaged.json").read_text())["steps"]
+        best_step = result["averaged_steps"][-1]
+    elif args.which == "last":
+        best_step = steps
+    # --eval-only: the trainer's clock at the checkpoint (setup before step 1 not included)
     train_seconds = (max(r["time"] for r in rows if r.get("kind") == "train" and r["step"] <= best_step)
                      if args.eval_only else time.time() - start)
-    result = {"train_minutes": round(train_seconds / 60, 2), "steps_logged": steps, "best_step": best_step,
-              "threads": args.threads, "config": overrides}
-    run = genlab.load(out)  # the best checkpoint by val BLEU
+    run = genlab.load(out, which=args.which)  # best: the checkpoint with the best val BLEU
+    torch.set_num_threads(args.threads)  # scoring uses --threads, not the threads of the run's config
     r = run.recipe
+    # CPU-hours are the training's: with --eval-only, the threads the run was trained with
+    threads = (r.config.threads or args.threads) if args.eval_only else args.threads
+    result.update({"train_minutes": round(train_seconds / 60, 2), "steps_logged": steps, "best_step": best_step,
+                   "threads": threads, "config": overrides})
     r.load_data_once()
     result["parameters"] = sum(p.numel() for p in r.modules["model"].parameters())
     # Scores one by one, each written as soon as it exists (a loaded machine can be slow).
-    for split, beam in (("test_2016_flickr", 1), ("val", 1), ("test_2016_flickr", 4)):
+    suffix = "" if args.which == "best" else f"-{args.which}"
+    for split, beam in scores:
         t = time.time()
         src, ref = r.corpus.splits[split]
         with r.eval_mode():
@@ -97,9 +120,9 @@ def main() -> None:
         result[f"{tag}_chrf"], result["chrf_signature"] = corpus_chrf(hyps, ref)
         result[f"{tag}_minutes"] = round((time.time() - t) / 60, 2)
         if split == "test_2016_flickr" and beam == 1:
-            result["bleu_per_cpu_hour"] = round(result[f"{tag}_bleu"] / (train_seconds / 3600 * args.threads), 2)
-        write_text(out / f"translations-{tag}.{r.config.tgt}", "".join(h + "\n" for h in hyps))
-        write_text(out / "benchmark.json", json.dumps(result, indent=1))
+            result["bleu_per_cpu_hour"] = round(result[f"{tag}_bleu"] / (train_seconds / 3600 * threads), 2)
+        write_text(out / f"translations-{tag}{suffix}.{r.config.tgt}", "".join(h + "\n" for h in hyps))
+        write_text(out / f"benchmark{suffix}.json", json.dumps(result, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
 
 

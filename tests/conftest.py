@@ -28,10 +28,15 @@ def _one_thread():
     many times faster when other processes keep the cores busy (OpenMP threads wait on each other)."""
     import torch
 
-    before = torch.get_num_threads()
+    before, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"   # caps threads=0 (automatic) too: no step probe, one thread
     yield
     torch.set_num_threads(before)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = omp
 
 
 @pytest.fixture

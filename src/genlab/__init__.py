@@ -5,6 +5,8 @@
     run = genlab.load("runs/gan-curve-001")
     run.sample(n=256)          # a typed output (genlab.outputs): Texts, Images, Points, ...
     run.evaluate()             # held-out metrics
+    genlab.average("runs/translation-001", last=5)   # mean of the last 5 kept checkpoints (keep_checkpoints)
+    genlab.load("runs/translation-001", which="averaged")
     genlab.show_data("vae")    # what a recipe trains on, as the same typed output (no training)
 
 The API (and torch) is imported on first use, so `genlab --help` and `genlab list` answer at once.
@@ -15,7 +17,7 @@ from typing import Any
 from ._version import __version__
 from .errors import GenlabError
 
-_API = ("Run", "list_recipes", "load", "show_data", "train")
+_API = ("Run", "average", "list_recipes", "load", "show_data", "train")
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +27,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'genlab' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "Run", "GenlabError", "list_recipes", "load", "show_data", "train"]
+__all__ = ["__version__", "Run", "GenlabError", "average", "list_recipes", "load", "show_data", "train"]

@@ -18,7 +18,7 @@ from .engine.config import (TrainConfig, apply_overrides, config_dict, parse_set
 from .engine.distributed import init_distributed
 from .engine.rundir import RunDir
 from .engine.threads import configure_threads
-from .engine.trainer import Trainer, resolve_device
+from .engine.trainer import Trainer, resolve_device, step_probe
 from .data.text import check_data_path
 from .errors import ConfigError, RunDirError
 from .outputs import Output
@@ -200,7 +200,11 @@ def train(recipe: str, data: str | Path | None = None, config: str | Path | Mapp
                 raise RunDirError(f"run directory {run.path} already holds a run: use --resume to continue it")
             r = cls(cfg, device, dist, run.path)
             r.setup(training=True, resume=resume)
-            configure_threads(cfg.threads, r.modules, announce=dist.is_main)
+            # automatic threads time the real step (on CPU, in one process: torchrun's ranks would
+            # time different numbers of steps, and a step may hold a collective)
+            probe = cfg.threads == 0 and device.type == "cpu" and not dist.enabled
+            with step_probe(r) if probe else contextlib.nullcontext() as step:
+                configure_threads(cfg.threads, step=step, announce=dist.is_main)
             trainer = Trainer(r, run, dist, progress=progress)
             trainer.prepare(resume)  # restores the checkpoint: weights that do not fit fail here
             if dist.is_main:  # only now is the run's config (re)written
@@ -222,19 +226,31 @@ def _as_dict(overrides: Mapping[str, Any] | list[str] | None) -> dict[str, Any]:
 
 
 def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
-    """Load a run directory for sampling and evaluation (the best checkpoint when one was kept)."""
+    """Load a run directory for sampling and evaluation: `which` is "best" (the best checkpoint
+    when one was kept, else the last), "last", or "averaged" (what `average` wrote)."""
     run = RunDir(run_dir)
     name, saved = run.read_config()
+    run.weights_path(which)  # an unknown or missing `which` fails before the data is read
     cls = get_recipe(name)
     cfg = build_config(cls, base=saved, base_source=str(run.config_file))
     dev = resolve_device(device)
     cfg = dataclasses.replace(cfg, device=str(dev))
     r = cls(cfg, dev, run_dir=run.path)
     r.setup(training=False)
-    configure_threads(cfg.threads, r.modules)
+    configure_threads(cfg.threads)
     run.load_weights(r.modules, which)
     r.set_mode(False)
     return Run(run.path, r)
+
+
+def average(run_dir: str | Path, last: int = 5) -> Path:
+    """Average the weights of the run's `last` newest kept checkpoints (a run trained with
+    keep_checkpoints >= last) into RUN/averaged/, loadable with load(run_dir, which="averaged").
+    Every recipe's weights average the same way (engine/checkpoints.py); returns the weights file."""
+    from .engine.checkpoints import average_run
+
+    RunDir(run_dir).check_not_in_use()
+    return average_run(run_dir, last)
 
 
 def show_data(recipe: str, data: str | Path | None = None,
@@ -248,7 +264,7 @@ def show_data(recipe: str, data: str | Path | None = None,
     cfg = build_config(cls, overrides=overrides, data=data)
     if cfg.data:
         check_data_path(cfg.data)
-    configure_threads(cfg.threads, [])   # no model yet: data preparation is light work
+    configure_threads(cfg.threads)
     r = cls(cfg, "cpu")
     with torch.no_grad():
         return r.show_data(n)

@@ -1,4 +1,4 @@
-"""The `genlab` command: list | keys | train | sample | eval | info | import | serve | agent (a thin layer
+"""The `genlab` command: list | keys | train | sample | eval | average | info | import | serve | agent (a thin layer
 over genlab.api, genlab.serve and genlab.agent).
 
 torch and the recipes are imported only by the commands that need them, so `genlab --help`,
@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     _sets(s, "a sampling option (see: genlab keys RECIPE)")
     s.add_argument("--stream", action="store_true",
                    help="text recipes: print one sample as it is generated (writes no files)")
-    s.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint to use")
+    s.add_argument("--which", default="best", metavar="best|last|averaged",
+                   help="checkpoint to use (averaged: see genlab average)")
 
     d = sub.add_parser("data", help="show what a recipe trains on (image grid, text excerpts, points, MIDI); "
                                     "trains nothing",
@@ -100,8 +101,16 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a run on held-out data")
     e.add_argument("run")
-    e.add_argument("--which", choices=["best", "last"], default="best")
+    e.add_argument("--which", default="best", metavar="best|last|averaged",
+                   help="checkpoint to use (averaged: see genlab average)")
     e.add_argument("--json", action="store_true", help="print JSON only")
+
+    g = sub.add_parser("average", help="average the last N kept checkpoints of a run (train with keep_checkpoints)",
+                       description="Write the element-wise mean of the weights of RUN's last N kept checkpoints "
+                                   "(RUN/checkpoints/, kept by training with --set keep_checkpoints=N) to "
+                                   "RUN/averaged/; sample or evaluate it with --which averaged.")
+    g.add_argument("run")
+    g.add_argument("--last", type=int, default=5, help="how many of the newest kept checkpoints (default 5)")
 
     i = sub.add_parser("info", help="describe a run directory")
     i.add_argument("run")
@@ -301,6 +310,10 @@ def run_command(args: argparse.Namespace) -> int:
         run = api.load(args.run, which=args.which)
         metrics = run.evaluate()
         print(json.dumps(metrics)) if args.json else _print_metrics(metrics)
+        return 0
+    if args.command == "average":
+        path = api.average(args.run, args.last)
+        print(f"wrote: {path}  (use it: genlab eval {args.run} --which averaged)")
         return 0
     if args.command == "import":
         out = Path(args.out) if args.out else Path("runs") / Path(args.src).resolve().name

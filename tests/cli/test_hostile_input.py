@@ -97,7 +97,8 @@ def test_device_file_is_not_data(capsys, tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["--n", "-1"], "n must be in [1, 100000]"), (["--n", "0"], "n must be in [1, 100000]"),
     (["--n", "1000000000"], "n must be in [1, 100000]"), (["--seed", "99999999999999999999999"], "seed"),
-    (["--n", "abc"], "invalid int value: 'abc'"), (["--which", "bogus"], "invalid choice: 'bogus'"),
+    (["--n", "abc"], "invalid int value: 'abc'"), (["--which", "bogus"],
+     "which must be one of best, last, averaged, got 'bogus'"),
 ])
 def test_bad_sample_arguments(capsys, trained, args, needle):
     assert_one_line_error(*run_cli(capsys, "sample", trained, *args), needle)

@@ -169,3 +169,20 @@ def test_yaml_table_refused_and_saved_run_config_accepted(tmp_path):
         build_config(get_recipe("gan-curve"), config_file=tmp_path / "c.yaml")
     (tmp_path / "run.toml").write_text('[genlab]\nrecipe = "gan-curve"\nversion = "0"\n[config]\nhidden = 32\n')
     assert build_config(get_recipe("gan-curve"), config_file=tmp_path / "run.toml").hidden == 32
+
+
+def test_every_recipes_periodic_eval_names_its_own_keys_and_is_valid():
+    import dataclasses
+
+    from genlab.engine.config import estimate_config, validate
+    from genlab.recipes import REGISTRY, get_recipe
+
+    for name in REGISTRY:
+        cfg = get_recipe(name).Config()
+        cheap = type(cfg).periodic_eval
+        assert set(cheap) <= {f.name for f in dataclasses.fields(cfg)}, name
+        est = estimate_config(cfg)
+        validate(est)
+        assert all(getattr(est, k) == v for k, v in cheap.items()), name
+        assert estimate_config(dataclasses.replace(cfg, eval_estimate=False)) == dataclasses.replace(
+            cfg, eval_estimate=False)

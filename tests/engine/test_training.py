@@ -208,3 +208,45 @@ def test_the_trainer_talks_to_a_recipe_through_its_seam(tmp_path):
     # noam at the recipe's width (64), not a model key read from the config
     expected = lr_multiplier("noam", 3, 2, d_model=64)(3)
     assert r.optimizers["model"].param_groups[0]["lr"] == pytest.approx(expected)
+
+
+@dataclass
+class SampledLineConfig(LineConfig):
+    eval_points: int = 64                 # held-out points per evaluation
+    periodic_eval = {"eval_points": 8}    # evaluations before the last step: 8 points
+
+
+class SampledLineRecipe(LineRecipe):
+    """LineRecipe whose score is its evaluation's size: an estimate and a full report differ."""
+
+    Config = SampledLineConfig
+
+    def evaluate(self):
+        self.seen = getattr(self, "seen", []) + [self.config.eval_points]
+        return {"score": float(self.config.eval_points)}
+
+
+def _fit_sampled(path, **overrides):
+    cfg = SampledLineConfig(max_steps=20, save_every=0, early_stop_metric="score", early_stop_mode="max",
+                            **overrides)
+    r = SampledLineRecipe(cfg, run_dir=path)
+    r.setup(training=True)
+    Trainer(r, RunDir(path), progress=False).fit()
+    return r, [(x["step"], x["score"]) for x in RunDir(path).read_metrics() if x.get("kind") == "eval"]
+
+
+def test_periodic_evaluations_are_estimates_the_final_one_is_full(tmp_path):
+    import json
+
+    r, evals = _fit_sampled(tmp_path / "a")
+    # steps 5, 10, 15: the estimate; step 20 (the last): the full report, judged on its estimate
+    assert evals == [(5, 8.0), (10, 8.0), (15, 8.0), (20, 64.0)]
+    assert r.seen == [8, 8, 8, 64, 8] and r.config.eval_points == 64
+    best = json.loads((tmp_path / "a" / "best" / "metrics.json").read_text())
+    assert best["step"] == 5      # 64 points is no improvement over 8: estimates are compared with estimates
+    r, evals = _fit_sampled(tmp_path / "b", eval_estimate=False)
+    assert r.seen == [64] * 4 and evals[-1] == (20, 64.0)
+    r, _ = _fit_sampled(tmp_path / "c", eval_points=32)     # a key the user set keeps its value
+    assert r.seen == [32] * 4
+    r, evals = _fit_sampled(tmp_path / "d", eval_every=0)   # only the final evaluation: full, judged as is
+    assert r.seen == [64] and evals == [(20, 64.0)]

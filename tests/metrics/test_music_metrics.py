@@ -6,7 +6,8 @@ import pytest
 
 from genlab.data.midi import midi_bytes, roll_to_midi
 from genlab.metrics.music import (drum_pattern, empty_bar_rate, music_stats, note_lengths, parse_rates,
-                                  qualified_note_rate, tonal_centroid, tonal_distance, used_pitch_classes)
+                                  qualified_note_rate, texture_stats, tonal_centroid, tonal_distance,
+                                  used_pitch_classes)
 
 LOW = 24  # pitch of roll row 0 (C1): row r is pitch class r % 12
 
@@ -80,4 +81,17 @@ def test_parse_rates():
     roll[0, 0:8, 40] = roll[1, 4:12, 30] = True
     good = midi_bytes(roll_to_midi(roll))
     rates = parse_rates([good, good, b"not a midi file", good[:20]])
-    assert rates == {"parse_pretty_midi": 0.5, "parse_music21": 0.5}
+    assert rates == {"parse_pretty_midi": 0.5, "parse_music21": 0.5, "parse_mido": 0.5}
+
+
+def test_texture_stats():
+    r = blank(samples=2, tracks=1)
+    r[0, 0, 0, 0:8, 40] = True                 # one held note across half a bar ...
+    r[0, 0, 0, 8:16, 40] = True                # ... continues: still one note
+    r[0, 0, 0, 0:4, 52] = True                 # a second voice an octave up: two at once for 4 steps
+    r[0, 0, 1, ::2, 45] = True                 # bar 2: eight short notes
+    s = texture_stats(r)                       # sample 1 is silent and left out of range and polyphony
+    assert s["notes_per_bar"] == pytest.approx((1 + 1 + 8) / 4)
+    assert s["pitch_range"] == 12
+    assert s["polyphony"] == pytest.approx((4 * 2 + 12 * 1 + 8 * 1) / 24)
+    assert texture_stats(blank(tracks=1))["notes_per_bar"] == 0.0

@@ -1,5 +1,6 @@
 """MuseGAN generator and critic: shapes for the book and CPU sizes, the linear layers equal the
-book's convolutions, the softmax output, latents steer what they should."""
+book's convolutions, the softmax output, latents steer what they should; binary (straight-through)
+output, resize upsampling, the critic's onset stream."""
 from __future__ import annotations
 
 import pytest
@@ -60,3 +61,43 @@ def test_style_latent_is_shared_and_groove_is_per_track():
     z3[0, 1] += 3.0                                        # style: every track changes
     out = G(z3)
     assert not torch.allclose(out[0, 0], base[0, 0]) and not torch.allclose(out[0, 1], base[0, 1])
+
+
+def test_hard_output_is_binary_and_passes_gradients():
+    for output in ("softmax", "tanh"):
+        cfg = MuseGANConfig(n_pitches=24, n_tracks=2, z_dim=8, width=0.05, output=output, hard=True)
+        G = MuseGenerator(cfg).train()
+        x = G(torch.randn(4, 6, 8))
+        assert set(x.unique().tolist()) <= {-1.0, 1.0}
+        if output == "softmax":
+            assert ((x > 0).sum(-1) <= 1).all()            # one pitch or a rest per step and track
+        (x * torch.randn_like(x)).sum().backward()         # straight through: the soft output's gradient
+        assert G.bar_gens[0].to_pitches.weight.grad.abs().sum() > 0
+
+
+def test_resize_upsampling_holds_notes_where_the_books_layers_alternate():
+    """Untrained, a bar doubled by repeat + convolution changes pitch far less often from step to
+    step than one doubled by the book's kernel = stride layers (the fragmentation it removes)."""
+    changes = {}
+    for steps_up in ("transpose", "resize"):
+        torch.manual_seed(0)
+        G = MuseGenerator(MuseGANConfig(n_pitches=48, z_dim=8, width=0.125, output="softmax", hard=True,
+                                        steps_up=steps_up)).eval()
+        x = G(torch.randn(64, 10, 8, generator=torch.Generator().manual_seed(1)))
+        pitch = x.argmax(-1) + 100 * (x.max(-1).values < 0)          # the rest is its own symbol
+        changes[steps_up] = (pitch[..., 1:] != pitch[..., :-1]).float().mean().item()
+    assert changes["resize"] < 0.6 * changes["transpose"], changes
+
+
+def test_onset_stream_reads_note_changes():
+    cfg = MuseGANConfig(n_tracks=2, n_pitches=24, z_dim=8, width=0.05, onset_stream=True)
+    C = MuseCritic(cfg)
+    held = -torch.ones(1, 2, 2, 16, 24)
+    held[..., 5] = 1                                       # one pitch held through both bars
+    moving = -torch.ones(1, 2, 2, 16, 24)
+    moving[..., ::2, 5] = moving[..., 1::2, 7] = 1        # the same two pitches, changing every step
+    assert C(held).shape == (1,)
+    x = moving.clone().requires_grad_(True)
+    g, = torch.autograd.grad(C(x).sum(), x, create_graph=True)   # double backward (the gradient penalty)
+    g.square().sum().backward()
+    assert C.onsets[0].weight.grad.abs().sum() > 0        # changes reach the stream, through the penalty too

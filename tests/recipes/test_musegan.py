@@ -51,7 +51,7 @@ def midi_folder(root: Path, n: int = 4) -> Path:
         for k in range(2):
             for t in range(0, 64, 4):
                 roll[k, t:t + 3, rng.integers(20, 50)] = True
-        (root / f"piece{i}.mid").write_bytes(midi_bytes(roll_to_midi(roll, programs=[0, 33])))
+        (root / f"piece{i}.mid").write_bytes(midi_bytes(roll_to_midi(roll, programs=[0, 0], drums=[False, True])))
     (root / "notes.txt").write_text("not a MIDI file")
     (root / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")
     return root
@@ -99,6 +99,9 @@ def test_midi_folder_with_bad_files(tmp_path: Path, capsys):
                        out=tmp_path / "run", progress=False)
     assert run.recipe.train.shape[1:] == (2, 2, 16, 48)
     assert "2 unreadable file(s) skipped" in run.recipe.data_name
+    assert run.recipe.drums == [False, True]
+    m = run.evaluate()                                     # the drum track gets the drum metric, not pitch ones
+    assert m["data_drum_pattern"] == 1.0 and "gen_drum_pattern" in m and "data_tonal_distance" not in m
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "a.mid").write_text("hello")
@@ -113,7 +116,7 @@ def test_config_checks():
     from genlab.engine.config import validate
 
     for bad in ({"steps_per_bar": 12}, {"n_pitches": 50}, {"binarize": "soft"}, {"grad_accum": 2},
-                {"lowest": 100}):
+                {"lowest": 100}, {"steps_up": "linear"}):
         with pytest.raises(ConfigError):
             validate(MuseGANRecipeConfig(**bad))
 

@@ -36,7 +36,9 @@ class TrainConfig:
     batch_size: int = 64            # global batch size (split across DDP ranks)
     lr: float = 1e-3                # learning rate (peak, when a schedule is set)
     save_every: int = 200           # checkpoint cadence in steps (0 = only at the end)
+    keep_checkpoints: int = 0       # keep the last N checkpoints in RUN/checkpoints/ for `genlab average` (0 = none)
     eval_every: int = 200           # evaluation cadence in steps (0 = only at the end)
+    eval_estimate: bool = True      # evaluations before the last step use the recipe's cheaper periodic_eval settings
     sample_every: int = 0           # sample-hook cadence in steps (0 = never during training)
     log_every: int = 10             # metrics.jsonl row cadence in steps (means over the window)
     grad_clip: float = 0.0          # max global grad norm (0 = off)
@@ -60,10 +62,14 @@ class TrainConfig:
     # What a --resume may change: the schedule and bookkeeping, never the model, tokenizer or data.
     resume_keys: ClassVar[tuple[str, ...]] = (
         "max_steps", "lr", "lr_schedule", "warmup_steps", "min_lr_ratio", "grad_clip", "save_every",
-        "eval_every", "sample_every", "log_every", "early_stop_metric", "early_stop_mode",
-        "early_stop_patience", "tensorboard", "threads", "device", "preset")
+        "keep_checkpoints", "eval_every", "eval_estimate", "sample_every", "log_every", "early_stop_metric",
+        "early_stop_mode", "early_stop_patience", "tensorboard", "threads", "device", "preset")
     # Keys holding file or folder paths: stored absolute so a run works from any directory.
     path_keys: ClassVar[tuple[str, ...]] = ("data",)
+    # What the evaluations during training change (eval_estimate): a smaller validation subset,
+    # fewer samples, so that they cost a small share of the run; the final evaluation and
+    # `genlab eval` use the config as it is. A key set away from its default keeps its value.
+    periodic_eval: ClassVar[dict[str, Any]] = {}
     # Networks that step in turn (a GAN's D and G) cannot accumulate: the micro-batches would mix them.
     alternating_steps: ClassVar[bool] = False
 
@@ -295,6 +301,15 @@ def validate(config: TrainConfig) -> None:
     check = getattr(config, "check", None)
     if callable(check):
         check()
+
+
+def estimate_config(config: C) -> C:
+    """The config of an evaluation during training: the class's periodic_eval values for the
+    keys still at their defaults (eval_estimate=true), else `config` itself."""
+    cheap = type(config).periodic_eval if config.eval_estimate else {}
+    defaults = type(config)()
+    changes = {k: v for k, v in cheap.items() if getattr(config, k) == getattr(defaults, k)}
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def resume_changes(saved: TrainConfig, new: TrainConfig) -> tuple[list[str], list[str]]:

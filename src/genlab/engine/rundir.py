@@ -5,6 +5,8 @@
     <run>/state.pt           everything needed to resume (module weights included, so the
                              file is self-consistent); loads with weights_only=True
     <run>/best/              model.safetensors + metrics.json of the best evaluation
+    <run>/checkpoints/       step-NNNNNNN.safetensors: the last keep_checkpoints checkpoints (if > 0)
+    <run>/averaged/          model.safetensors + averaged.json: their average (genlab average)
     <run>/metrics.jsonl      one JSON object per log / eval line
     <run>/plots/ samples/    PNG curves and samples
     <run>/.lock              held (flock) by the one process training in the directory; holds its PID
@@ -39,6 +41,7 @@ from .config import to_toml
 from .io import save_safetensors, save_torch, write_text
 
 STATE_FORMAT = 1
+WHICH = ("best", "last", "averaged")  # the weights a run can be loaded with
 # Temp files older than this process are left by a save that was killed; younger ones may be
 # another rank's (or another command's) write in progress.
 _PROCESS_START = time.time()
@@ -53,6 +56,8 @@ class RunDir:
     weights_file = property(lambda self: self.path / "model.safetensors")
     state_file = property(lambda self: self.path / "state.pt")
     best_dir = property(lambda self: self.path / "best")
+    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    averaged_dir = property(lambda self: self.path / "averaged")
     metrics_file = property(lambda self: self.path / "metrics.jsonl")
     plots_dir = property(lambda self: self.path / "plots")
     samples_dir = property(lambda self: self.path / "samples")
@@ -143,9 +148,16 @@ class RunDir:
         save_safetensors(self.module_tensors(modules), target, metadata={"step": str(step), "format": "genlab"})
 
     def weights_path(self, which: str = "best") -> Path:
-        """`best` falls back to the last checkpoint when the run kept no best one."""
-        if which not in ("best", "last"):
-            raise RunDirError(f"which must be 'best' or 'last', got {which!r}")
+        """`best` falls back to the last checkpoint when the run kept no best one; `averaged` is
+        the average that `genlab average` wrote (engine/checkpoints.py)."""
+        if which not in WHICH:
+            raise RunDirError(f"which must be one of {', '.join(WHICH)}, got {which!r}")
+        if which == "averaged":
+            averaged = self.averaged_dir / "model.safetensors"
+            if not averaged.is_file():
+                raise RunDirError(f"{self.path} has no averaged checkpoint: make one with "
+                                  "genlab average RUN --last N (the run needs keep_checkpoints >= N)")
+            return averaged
         best = self.best_dir / "model.safetensors"
         return best if which == "best" and best.is_file() else self.weights_file
 

@@ -45,7 +45,8 @@ class TrainableRecipe(Protocol):
         """One micro-batch of optimization; returns scalars to log."""
 
     def evaluate(self) -> dict[str, float]:
-        """Numbers on held-out data (called inside eval_mode)."""
+        """Numbers on held-out data (called inside eval_mode). Before the last step the trainer
+        sets `config` to engine.config.estimate_config(config) for the call: a cheaper estimate."""
 
     def write_samples(self, out_dir: Path, opts: Any) -> list[Path]:
         """Samples as files in out_dir (called inside eval_mode)."""

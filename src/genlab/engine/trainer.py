@@ -15,13 +15,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..errors import ConfigError, Interrupted, TrainingDiverged
+from .checkpoints import keep_checkpoint
+from .config import estimate_config
 from .distributed import DistInfo, barrier, broadcast_flag, mean_across_ranks
 from .plots import plot_metrics
 from .rundir import RunDir
@@ -78,6 +80,40 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def _tuples(x: Any) -> Any:
     return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+@contextlib.contextmanager
+def step_probe(recipe: TrainableRecipe) -> Iterator[Callable[[], None]]:
+    """A function that runs one real training step of `recipe` (batches 0, 1, ... in turn, with
+    throwaway optimizers and no LR schedule), for timing it (engine/threads.py). On exit the
+    recipe is as before: weights, buffers (carried states, EMA copies, batch-norm statistics),
+    modes, gradients, optimizers, schedules and every RNG, so a run that probed equals one
+    that did not."""
+    r = recipe
+    saved = {k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in r.modules.items()}
+    modes = {k: m.training for k, m in r.modules.items()}
+    optimizers, schedulers, rng = r.optimizers, r.schedulers, rng_state()
+    calls = 0
+
+    def step() -> None:
+        nonlocal calls
+        r.start_micro_batch(0, 1)
+        r.training_step(r.batch(calls), calls + 1)
+        calls += 1
+
+    try:
+        r.set_mode(True)
+        r.optimizers, r.schedulers = r.build_optimizers(), {}
+        yield step
+    finally:
+        r.optimizers, r.schedulers = optimizers, schedulers
+        for k, m in r.modules.items():
+            m.load_state_dict(saved[k])
+            m.train(modes[k])
+            for p in m.parameters():
+                p.grad = None
+        r.start_micro_batch(0, 1)
+        set_rng_state(rng)
 
 
 class EarlyStopping:
@@ -157,8 +193,10 @@ class Trainer:
             if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
                 raise TrainingDiverged(f"{name} is no longer finite")
 
-    def save(self, step: int) -> None:
-        """Weights (safetensors) and full trainer state, each written atomically; rank 0 only."""
+    def save(self, step: int, keep: bool = True) -> None:
+        """Weights (safetensors) and full trainer state, each written atomically; rank 0 only.
+        With keep_checkpoints, the weights also join the kept checkpoints (unless keep=False:
+        a save forced by Ctrl-C is no point of the schedule to average)."""
         if not self.dist.is_main:
             return
         r = self.recipe
@@ -172,6 +210,8 @@ class Trainer:
             "rng": rng_state(),
             "early_stop": self.stopper.state_dict() if self.stopper else None,
         })
+        if keep and self.config.keep_checkpoints:
+            keep_checkpoint(self.run, self.run.module_tensors(r.modules), step, self.config.keep_checkpoints)
         self.saved_step = step
         self.plot()
 
@@ -220,24 +260,48 @@ class Trainer:
         self.tb = SummaryWriter(str(self.run.path / "tensorboard"))
 
     # -- hooks -------------------------------------------------------------------------------------
-    def evaluate(self, step: int) -> bool:
-        """Evaluate on rank 0, log, keep the best checkpoint; True if training should stop."""
+    def _metrics(self, estimate: bool) -> dict[str, float]:
+        """The recipe's evaluation: with estimate=True under estimate_config (the cheaper settings
+        of evaluations during training), else under the run's config."""
+        r = self.recipe
+        full = r.config
+        r.config = estimate_config(full) if estimate else full
+        try:
+            with r.eval_mode():
+                return r.evaluate()
+        finally:
+            r.config = full
+
+    def evaluate(self, step: int, final: bool = False) -> bool:
+        """Evaluate on rank 0, log, keep the best checkpoint; True if training should stop.
+
+        Evaluations during training are the cheap estimate (engine.config.estimate_config); the
+        final one is the full report. Early stopping compares like with like: when earlier
+        estimates were judged, the final step is judged on its estimate too (the log and
+        best/metrics.json get the full report)."""
         stop = False
         if self.dist.is_main:
             self.check_finite(step)  # metrics of inf weights mean nothing (and sampling would crash)
-            with self.recipe.eval_mode():
-                metrics = self.recipe.evaluate()
+            metrics = self._metrics(estimate=not final)
+            judged = metrics
+            if final and self.stopper and self.stopper.best is not None and self.estimates_differ:
+                judged = self._metrics(estimate=True)
             self.log({"step": step, "kind": "eval", **metrics})
             if self.stopper:
-                if self.stopper.metric not in metrics:
+                if self.stopper.metric not in judged:
                     raise ConfigError(f"early_stop_metric '{self.stopper.metric}' is not among the evaluation "
-                                      f"metrics: {', '.join(metrics) or 'none'}")
-                if self.stopper.update(float(metrics[self.stopper.metric]), step):
+                                      f"metrics: {', '.join(judged) or 'none'}")
+                if self.stopper.update(float(judged[self.stopper.metric]), step):
                     self.run.save_weights(self.recipe.modules, step, best=True)
                     from .io import write_text
                     write_text(self.run.best_dir / "metrics.json", json.dumps({"step": step, **metrics}, indent=1))
                 stop = self.stopper.should_stop
         return broadcast_flag(stop, self.dist, self.recipe.device)
+
+    @property
+    def estimates_differ(self) -> bool:
+        """True when evaluations during training are cheaper than the final one."""
+        return estimate_config(self.config) != self.config
 
     def sample(self, step: int | None) -> list[Path]:
         if not self.dist.is_main:
@@ -336,13 +400,14 @@ class Trainer:
                         bar.set_postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]}, refresh=False)
                         window = {}
                     bar.update(1)
-                    if c.eval_every and step % c.eval_every == 0:
+                    if c.eval_every and step % c.eval_every == 0 and step < c.max_steps:
                         last_eval = step
                         stopped_early = self.evaluate(step)
                     if c.sample_every and step % c.sample_every == 0:
                         self.sample(step)
-                    if (c.save_every and step % c.save_every == 0) or stopped_early or interrupt["stop"]:
-                        self.save(step)
+                    periodic = bool(c.save_every and step % c.save_every == 0)
+                    if periodic or stopped_early or interrupt["stop"]:
+                        self.save(step, keep=periodic or stopped_early)
                         last_saved = step
                     if interrupt["stop"]:
                         raise Interrupted(f"interrupted at step {step}: checkpoint of step {step} saved in "
@@ -361,8 +426,9 @@ class Trainer:
             raise Interrupted(f"interrupted at step {step}; {self._where()}") from None
         bar.close()
         try:
-            if step != last_eval:
-                self.evaluate(step)
+            # the full report, unless this step's evaluation is logged already and was full
+            if step != last_eval or (stopped_early and self.estimates_differ):
+                self.evaluate(step, final=True)
             if step != last_saved:
                 self.save(step)
         except TrainingDiverged as e:

@@ -16,7 +16,14 @@ reported per track and as the mean over tracks:
   (within one step of it). At 16 steps per bar every step is on that grid, so it is 1 by
   construction and only says something at finer resolutions.
 
-`parse_rates` asks two independent MIDI readers (pretty_midi and music21) to read files.
+For performances (one track holding every voice, as the music-transformer writes) three texture
+figures say what the MuseGAN metrics do not (`texture_stats`):
+
+- notes per bar: note onsets per bar (a held note counts once);
+- pitch range: semitones between the lowest and the highest note of a segment;
+- polyphony: pitches sounding at once, averaged over the steps where anything sounds.
+
+`parse_rates` asks independent MIDI readers (pretty_midi, music21 and mido) to read files.
 """
 from __future__ import annotations
 
@@ -146,28 +153,47 @@ def music_stats(rolls: np.ndarray, lowest: int = 24, drums: Sequence[bool] | Non
     return out
 
 
+def texture_stats(rolls: np.ndarray) -> dict[str, float]:
+    """Notes per bar (per track), pitch range per segment and polyphony, as means over the
+    segments (samples, tracks, bars, steps, pitches) where anything sounds."""
+    rolls = _check(rolls)
+    n, t, b, s, p = rolls.shape
+    flat = rolls.reshape(n, t, b * s, p)
+    onsets = flat & ~np.pad(flat, ((0, 0), (0, 0), (1, 0), (0, 0)))[:, :, :-1]
+    per_step = flat.any(1)                                    # (samples, steps, pitches): any track
+    sounding = per_step.any(-1)                               # (samples, steps)
+    plays = sounding.any(-1)
+    if not plays.any():
+        return {"notes_per_bar": 0.0, "pitch_range": float("nan"), "polyphony": float("nan")}
+    pitches = per_step.any(1)                                 # (samples, pitches)
+    lo, hi = pitches.argmax(-1), p - 1 - pitches[:, ::-1].argmax(-1)
+    return {"notes_per_bar": float(onsets.sum() / (n * t * b)),
+            "pitch_range": float((hi - lo)[plays].mean()),
+            "polyphony": float(per_step.sum(-1)[sounding].mean())}
+
+
 def parse_rates(midis: Sequence[bytes]) -> dict[str, float]:
-    """Share of MIDI files (bytes) that pretty_midi and music21 each read without an error."""
+    """Share of MIDI files (bytes) that pretty_midi, music21 and mido each read without an error."""
+    import mido
     import pretty_midi
     from music21 import converter
 
-    ok_pm = ok_m21 = 0
+    readers = {"parse_pretty_midi": lambda d: pretty_midi.PrettyMIDI(io.BytesIO(d)),
+               "parse_music21": lambda d: converter.parseData(d, format="midi"),
+               "parse_mido": lambda d: mido.MidiFile(file=io.BytesIO(d))}
+    ok = dict.fromkeys(readers, 0)
     for data in midis:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                pretty_midi.PrettyMIDI(io.BytesIO(data))
-                ok_pm += 1
-            except Exception:   # any failure to read is what is being counted
-                pass
-            try:
-                converter.parseData(data, format="midi")
-                ok_m21 += 1
-            except Exception:
-                pass
+            for name, read in readers.items():
+                try:
+                    read(data)
+                    ok[name] += 1
+                except Exception:   # any failure to read is what is being counted
+                    pass
     n = max(len(midis), 1)
-    return {"parse_pretty_midi": ok_pm / n, "parse_music21": ok_m21 / n}
+    return {k: v / n for k, v in ok.items()}
 
 
 __all__ = ["TONNETZ", "chroma", "drum_pattern", "empty_bar_rate", "music_stats", "note_lengths", "parse_rates",
-           "qualified_note_rate", "tonal_centroid", "tonal_distance", "used_pitch_classes"]
+           "qualified_note_rate", "texture_stats", "tonal_centroid", "tonal_distance", "used_pitch_classes"]

@@ -35,6 +35,9 @@ class MuseGANConfig:
     z_dim: int = 32
     width: float = 1.0           # channel multiplier (1.0 = the book)
     output: str = "tanh"         # tanh (the book: every pitch on/off) | softmax (one pitch or a rest per step)
+    hard: bool = False           # binary output with straight-through gradients (BinaryMuseGAN); False = the book
+    steps_up: str = "transpose"  # how bars double their steps: transpose (the book) | resize (repeat, then convolve)
+    onset_stream: bool = False   # the critic also reads where notes change (BinaryMuseGAN); False = the book
 
     def check(self) -> None:
         if self.n_steps < 4 or self.n_steps & (self.n_steps - 1):
@@ -45,6 +48,8 @@ class MuseGANConfig:
             raise ValueError("need n_bars >= 2, n_tracks >= 1, z_dim >= 1 and width > 0")
         if self.output not in ("tanh", "softmax"):
             raise ValueError("output must be tanh or softmax")
+        if self.steps_up not in ("transpose", "resize"):
+            raise ValueError("steps_up must be transpose or resize")
 
     def ch(self, n: int) -> int:
         return max(4, int(round(n * self.width)))
@@ -82,6 +87,21 @@ class TemporalNetwork(nn.Module):
         return self.net(z[:, :, None, None])[..., 0].transpose(1, 2)
 
 
+class ResizeUp(nn.Module):
+    """(n, steps, a) -> (n, 2 steps, b): every step repeated, then a width-3 convolution over the
+    steps (resize-convolution, Odena et al. 2016). A transposed convolution with kernel = stride
+    gives even and odd steps their own weights, so an untrained bar alternates between two pitches
+    every step and the generator must learn to make the two halves agree; here neighbouring steps
+    start out alike and a held note is the easy thing to write."""
+
+    def __init__(self, a: int, b: int):
+        super().__init__()
+        self.conv = nn.Conv1d(a, b, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.repeat_interleave(2, dim=1).transpose(1, 2)).transpose(1, 2)
+
+
 class BarGenerator(nn.Module):
     """[chords_t, style, melody_t, groove] (batch, 4 * z_dim) -> one bar (batch, n_steps, n_pitches):
     a dense layer to 2 steps, doubling the steps, then the pitch axis grown in two steps
@@ -93,6 +113,12 @@ class BarGenerator(nn.Module):
     voice does, and the gradient does not vanish the way a saturated tanh's does (with tanh
     the CPU default sat at 69% empty bars after 600 steps).
 
+    `hard` makes the output binary, as the data is: the forward pass plays the note (tanh > 0,
+    or the most likely of pitches and rest) and the backward pass uses the soft output's
+    gradient (straight-through; the deterministic binary neurons of Dong & Yang 2018,
+    "BinaryMuseGAN"). Without it the critic compares soft rolls with binary ones; the
+    generator's per-step distributions stayed flat (top probability 0.16 on average in the
+    JSB benchmark) and their argmax, the notes played, jumped between pitches every step or two.
     The book's transposed convolutions here all have kernel = stride, so each is a linear map
     from one input position to `stride` output positions; they are written as such (Linear,
     channels last), which computes the same function several times faster on a CPU. (A
@@ -104,14 +130,15 @@ class BarGenerator(nn.Module):
         self.fc = nn.Sequential(nn.Linear(4 * c.z_dim, 2 * h), nn.BatchNorm1d(2 * h), nn.ReLU())
         chans = [h] + [c.ch(256)] * int(math.log2(c.n_steps // 2))         # book: 512 -> 512, 256, 256
         chans[1] = h
-        self.ups = nn.ModuleList(nn.Linear(a, 2 * b) for a, b in zip(chans[:-1], chans[1:]))
+        up = (lambda a, b: nn.Linear(a, 2 * b)) if c.steps_up == "transpose" else ResizeUp
+        self.ups = nn.ModuleList(up(a, b) for a, b in zip(chans[:-1], chans[1:]))
         self.up_norms = nn.ModuleList(ChannelNorm(b) for b in chans[1:])
         last, self.octaves = chans[-1], c.n_pitches // 12
         self.to_octaves = nn.Linear(last, self.octaves * last)
         self.octave_norm = ChannelNorm(last)
         self.to_pitches = nn.Linear(last, 12)
         self.to_rest = nn.Linear(last * self.octaves, 1) if c.output == "softmax" else None
-        self.h = h
+        self.h, self.hard = h, c.hard
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
@@ -121,9 +148,17 @@ class BarGenerator(nn.Module):
         x = torch.relu(self.octave_norm(self.to_octaves(x).view(n, x.shape[1], self.octaves, -1)))
         pitches = self.to_pitches(x).view(n, x.shape[1], self.octaves * 12)
         if self.to_rest is None:
-            return torch.tanh(pitches)
-        logits = torch.cat([pitches, self.to_rest(x.flatten(2))], dim=-1)
-        return 2 * logits.softmax(-1)[..., :-1] - 1
+            y = torch.tanh(pitches)
+            return straight_through(y, torch.where(y > 0, 1.0, -1.0).to(y.dtype)) if self.hard else y
+        p = torch.cat([pitches, self.to_rest(x.flatten(2))], dim=-1).softmax(-1)
+        if self.hard:
+            p = straight_through(p, nn.functional.one_hot(p.argmax(-1), p.shape[-1]).to(p.dtype))
+        return 2 * p[..., :-1] - 1
+
+
+def straight_through(soft: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:
+    """`hard` in the forward pass, the gradient of `soft` in the backward pass."""
+    return soft + (hard - soft).detach()
 
 
 class MuseGenerator(nn.Module):
@@ -155,7 +190,15 @@ class MuseCritic(nn.Module):
     the bar axis (tracks as input channels), then the pitch axis (12 semitones, then octaves),
     then the step axis (stride 2). The bar and pitch layers are written as the linear maps they
     are (windows of bars; kernel = stride on pitches), channels last: the same function, several
-    times faster on a CPU, double backward (the gradient penalty) included."""
+    times faster on a CPU, double backward (the gradient penalty) included.
+
+    `onset_stream` adds a second input path, after the onset/offset stream of Dong & Yang 2018
+    (BinaryMuseGAN): the difference between neighbouring steps summed over the pitches, per
+    track (0 where a note is held, > 0 where notes start or end), read per beat and then per bar
+    and joined to the main path before the dense head. The main path has to squeeze each step's
+    pitches into a few channels before it compares steps; this path hands the critic how often
+    each voice changes note, which is where generated rolls differed from the data most (notes
+    one or two steps long)."""
 
     def __init__(self, c: MuseGANConfig):
         super().__init__()
@@ -174,19 +217,29 @@ class MuseCritic(nn.Module):
             layers += [nn.Conv1d(prev, ch, k, stride=2, padding=(k - 1) // 2), nn.LeakyReLU(0.2)]
             prev = ch
         self.steps = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(prev, c.ch(1024)), nn.LeakyReLU(0.2),
-                                  nn.Linear(c.ch(1024), 1))
+        beat = c.n_steps // 4
+        self.onsets = nn.Sequential(nn.Conv1d(c.n_tracks, a, beat, stride=beat), nn.LeakyReLU(0.2),
+                                    nn.Conv1d(a, a, 4, stride=4), nn.LeakyReLU(0.2),
+                                    nn.Flatten()) if c.onset_stream else None
+        n_in = prev + (a * c.n_bars if c.onset_stream else 0)
+        self.head = nn.Sequential(nn.Linear(n_in, c.ch(1024)), nn.LeakyReLU(0.2), nn.Linear(c.ch(1024), 1))
         _init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         act = nn.functional.leaky_relu
         n, t, b, s, p = x.shape
+        extra = []
+        if self.onsets is not None:
+            flat = x.reshape(n, t, b * s, p)
+            change = (flat[:, :, 1:] - flat[:, :, :-1]).abs().sum(-1) / 2      # (n, t, b*s - 1)
+            extra = [self.onsets(nn.functional.pad(change, (1, 0)))]
         x = x.permute(0, 3, 4, 2, 1).unfold(3, 2, 1)                       # (n, s, p, b-1, tracks, 2)
         x = act(self.bars(x.reshape(n, s, p, b - 1, 2 * t)), 0.2)
         x = act(self.bars2(x.reshape(n, s, p, -1)), 0.2)                   # (n, s, p, a)
         x = act(self.semitones(x.reshape(n, s, self.octaves, -1)), 0.2)    # (n, s, octaves, a)
         x = act(self.octave(x.reshape(n, s, -1)), 0.2)                     # (n, s, a)
-        return self.head(self.steps(x.transpose(1, 2)))[:, 0]
+        return self.head(torch.cat([self.steps(x.transpose(1, 2)).flatten(1)] + extra, dim=1))[:, 0]
 
 
-__all__ = ["BarGenerator", "ChannelNorm", "MuseCritic", "MuseGANConfig", "MuseGenerator", "TemporalNetwork"]
+__all__ = ["BarGenerator", "ChannelNorm", "MuseCritic", "MuseGANConfig", "MuseGenerator", "ResizeUp",
+           "TemporalNetwork", "straight_through"]

@@ -70,6 +70,8 @@ class GPTTrainConfig(TrainConfig):
     bounds = {"layer_norm_eps": "(0, 1)"}
     path_keys = ("data", "tokenizer_files")
     resume_keys = TrainConfig.resume_keys + ("eval_tokens", "novelty_samples", "novelty_tokens", "compile")
+    # evaluations during training: a quarter of the validation tokens, no novelty samples
+    periodic_eval = {"eval_tokens": 16384, "novelty_samples": 0}
 
     def check(self) -> None:
         problems = [

@@ -58,6 +58,8 @@ class LSTMLMConfig(TrainConfig):
     eval_tokens: int = 100_000   # validation tokens per evaluation (0 = the whole split)
     eval_streams: int = 16       # parallel streams the validation split is read in
     novelty_chars: int = 2000    # generated characters for the novelty report (0 = skip it)
+    # evaluations during training: a fifth of the validation tokens, no novelty sample
+    periodic_eval = {"eval_tokens": 20_000, "novelty_chars": 0}
 
     def check(self) -> None:
         if self.tokenizer not in TOKENIZERS:

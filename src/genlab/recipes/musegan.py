@@ -13,12 +13,16 @@ segments of `n_bars` bars (a new segment every `hop_bars` bars; silent segments 
 Training: `n_critic` critic steps (Wasserstein loss + gradient penalty) per generator step,
 Adam(lr, (0.5, 0.9)) for both, samples from an EMA of the generator. The generator's output is
 the book's tanh per pitch (`output=tanh`) or, by default, a softmax over the pitches and a rest
-per step and track (`output=softmax`; see models/musegan.py for why). It becomes notes where it
-is > 0 (`binarize=threshold`) or, for one-voice tracks such as chorale voices, at most one pitch
-per step and track (`binarize=monophonic`, default).
+per step and track (`output=softmax`); by default it is binary with straight-through gradients
+(`hard`), bars double their steps by resize-convolution (`steps_up=resize`) and the critic also
+reads where notes change (`onset_stream`) — see models/musegan.py for why; `--preset book` keeps
+the book's layout. A soft output becomes notes where it is > 0 (`binarize=threshold`) or, for
+one-voice tracks such as chorale voices, at most one pitch per step and track
+(`binarize=monophonic`, default).
 
-`genlab eval`: the MuseGAN metrics (genlab.metrics.music) of generated segments beside the
-training data's and an untrained generator's, and the share of generated MIDI files that
+`genlab eval`: the MuseGAN metrics (genlab.metrics.music; drum-pattern for tracks that are drum
+tracks in most files of a MIDI folder) of generated segments beside the training data's and an
+untrained generator's, and the share of generated MIDI files that
 pretty_midi and music21 read.
 """
 from __future__ import annotations
@@ -58,6 +62,9 @@ class MuseGANRecipeConfig(TrainConfig):
     z_dim: int = 32              # size of each latent (chords, style, melody, groove)
     width: float = 0.125         # channel multiplier (book: 1.0)
     output: str = "softmax"      # generator output: softmax (one pitch or a rest per step and track) | tanh (book)
+    hard: bool = True            # binary generator output, straight-through gradients (BinaryMuseGAN; book: False)
+    steps_up: str = "resize"     # bars double their steps by: resize (repeat + convolve) | transpose (book)
+    onset_stream: bool = True    # the critic also reads where notes change (BinaryMuseGAN; book: False)
     n_critic: int = 5            # critic steps per generator step
     gp_weight: float = 10.0      # lambda of the gradient penalty
     beta1: float = 0.5           # Adam beta1 (book 0.5)
@@ -99,7 +106,7 @@ class MuseGANRecipeConfig(TrainConfig):
 
     def model_config(self) -> MuseGANConfig:
         return MuseGANConfig(self.n_tracks, self.n_bars, self.steps_per_bar, self.n_pitches, self.z_dim, self.width,
-                             self.output)
+                             self.output, self.hard, self.steps_up, self.onset_stream)
 
 
 @dataclass
@@ -133,8 +140,9 @@ def fit_tracks(roll: np.ndarray, n_tracks: int) -> np.ndarray:
     return roll
 
 
-def load_rolls(c: MuseGANRecipeConfig) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-    """(train rolls, held-out rolls, description), each roll (n_tracks, steps, n_pitches)."""
+def load_rolls(c: MuseGANRecipeConfig) -> tuple[list[np.ndarray], list[np.ndarray], str, list[bool]]:
+    """(train rolls, held-out rolls, description, drum flag per track), each roll (n_tracks,
+    steps, n_pitches). A track is a drum track when it is one in most of a folder's files."""
     from ..data.chorales import bach_chorales, load_step_json
 
     if not c.data or Path(c.data).suffix.lower() == ".json":
@@ -144,7 +152,7 @@ def load_rolls(c: MuseGANRecipeConfig) -> tuple[list[np.ndarray], list[np.ndarra
         held = data.get("test") or data.get("valid") or []
         to_roll = lambda piece: fit_tracks(voices_to_roll(piece, c.lowest, c.n_pitches), c.n_tracks)  # noqa: E731
         return ([to_roll(p) for p in data["train"] if p], [to_roll(p) for p in held if p],
-                c.data or "Bach chorales (music21 corpus)")
+                c.data or "Bach chorales (music21 corpus)", [False] * c.n_tracks)
     from ..data.midi import load_midi_folder
 
     folder = load_midi_folder(c.data)
@@ -152,8 +160,12 @@ def load_rolls(c: MuseGANRecipeConfig) -> tuple[list[np.ndarray], list[np.ndarra
              for pm in folder.midis]
     held = [r for i, r in enumerate(rolls) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1]
     train = [r for i, r in enumerate(rolls) if i % HELD_OUT_EVERY != HELD_OUT_EVERY - 1]
+    votes = np.zeros(c.n_tracks)
+    for pm in folder.midis:                      # instruments in file order, as piano_roll reads them
+        flags = [inst.is_drum for inst in pm.instruments][:c.n_tracks]
+        votes[:len(flags)] += flags
     skipped = f", {folder.skipped} unreadable file(s) skipped" if folder.skipped else ""
-    return train, held, f"{c.data} ({len(rolls)} MIDI files{skipped})"
+    return train, held, f"{c.data} ({len(rolls)} MIDI files{skipped})", (votes > len(rolls) / 2).tolist()
 
 
 def binarize(x: torch.Tensor, mode: str, output: str = "tanh") -> np.ndarray:
@@ -179,13 +191,14 @@ class MuseGANRecipe(Recipe):
     name = "musegan"
     Config = MuseGANRecipeConfig
     Sample = MuseGANSample
-    presets = {"book": {"width": 1.0, "output": "tanh", "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
+    presets = {"book": {"width": 1.0, "output": "tanh", "hard": False, "steps_up": "transpose", "onset_stream": False,
+                        "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
                         "n_critic": 5, "gp_weight": 10.0, "max_steps": 6000}}
 
     # -- data --------------------------------------------------------------------------------
     def prepare_data(self) -> None:
         c = self.config
-        train, held, self.data_name = load_rolls(c)
+        train, held, self.data_name, self.drums = load_rolls(c)
         seg = lambda rolls: [segments(r, c.n_bars, c.steps_per_bar, c.hop_bars) for r in rolls]  # noqa: E731
         parts = [s for s in seg(train) if len(s)]
         if not parts:
@@ -249,7 +262,8 @@ class MuseGANRecipe(Recipe):
         G = generator or self.sampler()
         z = torch.randn(n, 2 + 2 * c.n_tracks, c.z_dim, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            outs = [binarize(G(z[i:i + chunk].to(self.device)).float(), c.binarize, c.output) for i in range(0, n, chunk)]
+            outs = [binarize(G(z[i:i + chunk].to(self.device)).float(), c.binarize, c.output)
+                    for i in range(0, n, chunk)]
         return np.concatenate(outs)
 
     def track_names(self) -> list[str]:
@@ -300,10 +314,11 @@ class MuseGANRecipe(Recipe):
 
         c = self.config
         if getattr(self, "_data_stats", None) is None:
-            self._data_stats = music_stats(self.train.numpy(), c.lowest)
+            self._data_stats = music_stats(self.train.numpy(), c.lowest, self.drums)
         gen = self.generate_rolls(c.eval_samples, EVAL_SEED)
-        stats = music_stats(gen, c.lowest)
-        base = music_stats(self.generate_rolls(c.eval_samples, EVAL_SEED, self.untrained_generator()), c.lowest)
+        stats = music_stats(gen, c.lowest, self.drums)
+        base = music_stats(self.generate_rolls(c.eval_samples, EVAL_SEED, self.untrained_generator()), c.lowest,
+                           self.drums)
         out = {f"gen_{k}": v for k, v in stats.items()}
         out.update({f"data_{k}": v for k, v in self._data_stats.items()})
         out.update({f"untrained_{k}": v for k, v in base.items()})

@@ -17,8 +17,9 @@ genlab.sampling — the decoding path of the text models (KV cache, temperature,
 streaming) — and returns the prompt plus continuation as MIDI.
 
 `genlab eval`: held-out negative log-likelihood per event beside a unigram model's and an
-untrained model's, the MuseGAN statistics of decoded samples beside the held-out music's, and the
-share of decoded files that pretty_midi and music21 read.
+untrained model's; the MuseGAN statistics and the texture (notes per bar, pitch range,
+polyphony) of decoded samples beside the held-out music's and an untrained model's samples';
+the share of decoded files that pretty_midi, music21 and mido read.
 """
 from __future__ import annotations
 
@@ -203,33 +204,49 @@ class MusicTransformerRecipe(NextTokenStep, Recipe):
         return piano_roll(write_midi([Track(notes)], tempo=self.config.tempo), steps_per_beat=4, lowest=0,
                           n_pitches=128, sustain=False)
 
+    def music_statistics(self, pieces: list[list[Note]]) -> dict[str, float]:
+        """MuseGAN statistics and texture (notes per bar, pitch range, polyphony) of performances,
+        one merged track on the 16th-note grid at `tempo`, cut into 2-bar segments as in the
+        musegan benchmark."""
+        from ..metrics.music import music_stats, texture_stats
+
+        segs = bar_segments([self.roll_of(n) for n in pieces if n])
+        return {**music_stats(segs, lowest=0), **texture_stats(segs)}
+
+    def held_out_pieces(self, n: int, events: int) -> list[list[Note]]:
+        """The first `events` events of (at most) n held-out pieces: like-for-like with samples,
+        which start a piece too (a window from mid-piece would lose the notes held into it)."""
+        held = self.held_stream.tolist()
+        ends = [i for i, t in enumerate(held) if t == EOS]
+        starts = [0] + [e + 1 for e in ends[:-1]]
+        return [decode_notes(held[a:min(a + events, e)]) for a, e in zip(starts, ends)][:n]
+
     def evaluate(self) -> dict[str, float]:
-        from ..metrics.music import music_stats, parse_rates
+        from ..metrics.music import parse_rates
 
         c = self.config
+        untrained = self.untrained_model()
         nll = self.nll_per_event(self.modules["model"])
         out = {"nll_per_event": nll, "unigram_nll_per_event": self.unigram_nll(),
-               "untrained_nll_per_event": self.nll_per_event(self.untrained_model()),
+               "untrained_nll_per_event": self.nll_per_event(untrained),
                "uniform_nll_per_event": math.log(VOCAB_SIZE)}
         if c.eval_samples:
-            gens = self.continuations(c.eval_samples, seed=0, prompt=[EOS], max_new=c.eval_sample_events,
-                                      temperature=1.0, top_k=0, top_p=0.95)
-            notes = [decode_notes(g) for g in gens]
-            # the held-out music cut into pieces of the same length, for like-for-like statistics
-            held = self.held_stream.tolist()
-            ref = [decode_notes(held[i:i + c.eval_sample_events])
-                   for i in range(0, len(held), c.eval_sample_events)][:max(c.eval_samples * 4, 16)]
-            for prefix, group in (("gen_", notes), ("data_", ref)):
-                stats = music_stats(bar_segments([self.roll_of(n) for n in group if n]), lowest=0)
-                out.update({f"{prefix}{k}": v for k, v in stats.items()})
+            sample = lambda model: [decode_notes(g) for g in self.continuations(  # noqa: E731
+                c.eval_samples, seed=0, prompt=[EOS], max_new=c.eval_sample_events, temperature=1.0, top_k=0,
+                top_p=0.95, model=model)]
+            notes = sample(self.modules["model"])
+            groups = {"gen_": notes, "untrained_": sample(untrained),
+                      "data_": self.held_out_pieces(max(c.eval_samples * 4, 16), c.eval_sample_events)}
+            for prefix, group in groups.items():
+                out.update({f"{prefix}{k}": v for k, v in self.music_statistics(group).items()})
             out.update(parse_rates([midi_bytes(write_midi([Track(n)], tempo=c.tempo)) for n in notes]))
         return out
 
     # -- sampling ----------------------------------------------------------------------------------
     def continuations(self, n: int, seed: int, prompt: list[int], max_new: int, temperature: float, top_k: int,
-                      top_p: float, use_cache: bool = True) -> list[list[int]]:
+                      top_p: float, use_cache: bool = True, model: nn.Module | None = None) -> list[list[int]]:
         """n event continuations of `prompt` (row i drawn with seed + i) through genlab.sampling."""
-        gens = generate(self.modules["model"], [prompt] * n, max_new, temperature=temperature, top_k=top_k,
+        gens = generate(model or self.modules["model"], [prompt] * n, max_new, temperature=temperature, top_k=top_k,
                         top_p=top_p, eos_id=EOS, seed=seed, use_cache=use_cache, block_size=self.config.block_size)
         return [g.tokens for g in gens]
 
@@ -270,10 +287,12 @@ class MusicTransformerRecipe(NextTokenStep, Recipe):
             yield token_name(int(t)) + " "
 
 
-def bar_segments(rolls: list[np.ndarray], steps_per_bar: int = 16) -> np.ndarray:
-    """One-track rolls (1, steps, pitches) -> (bars, 1, 1, steps_per_bar, pitches), every whole bar."""
-    out = [r[:, b * steps_per_bar:(b + 1) * steps_per_bar][:, None] for r in rolls
-           for b in range(r.shape[1] // steps_per_bar)]
+def bar_segments(rolls: list[np.ndarray], steps_per_bar: int = 16, n_bars: int = 2) -> np.ndarray:
+    """One-track rolls (1, steps, pitches) -> (segments, 1, n_bars, steps_per_bar, pitches): every
+    whole n_bars-bar segment, one after another."""
+    length = steps_per_bar * n_bars
+    out = [r[:, a:a + length].reshape(1, n_bars, steps_per_bar, -1) for r in rolls
+           for a in range(0, r.shape[1] - length + 1, length)]
     if not out:
-        return np.zeros((1, 1, 1, steps_per_bar, 128), dtype=bool)
+        return np.zeros((1, 1, n_bars, steps_per_bar, 128), dtype=bool)
     return np.stack(out)

@@ -47,6 +47,9 @@ class VAERecipeConfig(ImageAEConfig):
     feature_steps: int = 0          # feature-net training steps (0 = its default; tests use tiny values)
     max_steps: int = 2000
     batch_size: int = 64
+    # evaluations during training (a 30-60 s default run): ELBO and reconstructions of 500 images;
+    # FID and attribute edits only in the final evaluation
+    periodic_eval = {"eval_images": 500, "fid_samples": 0, "edit_samples": 0}
 
     def check(self) -> None:
         self.check_common()

@@ -1,8 +1,11 @@
 """The HTTP API: OpenAI-compatible endpoints, a genlab endpoint for any output, health, metrics, the page.
 
     GET  /v1/models                    every model id (run names), with a `genlab` field per model
-    POST /v1/completions               text models; `stream: true` for server-sent events
-    POST /v1/chat/completions          text models, through the model's chat template
+    POST /v1/completions               text models; `stream: true` for server-sent events. Text-to-text
+                                       models (translation): each prompt's output (beam search, `beam`
+                                       to choose; a stream is greedy)
+    POST /v1/chat/completions          text models, through the model's chat template; text-to-text
+                                       models: the output of the last user message
     POST /v1/images/generations        models whose samples are Images; the prompt picks the class
     POST /genlab/v1/sample             any model: {"model", "options"} -> the typed output's to_json()
     GET  /health, GET /metrics         liveness; Prometheus text format
@@ -17,6 +20,7 @@ import asyncio
 import hmac
 import json
 import os
+import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -190,7 +194,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
             raise APIError(404, f"the model {name!r} does not exist (available: {', '.join(models)})", param="model",
                            code="model_not_found")
         m = models[name]
-        if kind == "text" and m.kind != "text":
+        if kind == "text" and m.kind not in ("text", "text-to-text"):
             raise APIError(400, f"model {name!r} is not a text model (it is served by /v1/images/generations "
                            "or /genlab/v1/sample)", param="model", code="wrong_model_kind")
         return m
@@ -214,17 +218,20 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
                                             "genlab": m.describe()} for n, m in models.items()]}
 
     # -- text ---------------------------------------------------------------------------------------
+    def refuse_unsupported(body: _TextBody) -> None:
+        extra = body.model_extra or {}
+        for name in UNSUPPORTED:  # silently ignoring these would change what the client gets
+            value = extra.get(name)
+            if value not in (None, False, 0, "", [], {}) and not (name == "best_of" and value == 1):
+                raise APIError(400, f"{name} is not supported by genlab serve", param=name, code="unsupported")
+
     def plan(m: ServedModel, body: _TextBody, prompts: list[str], extra_stop: list[str], default_max: int
              ) -> tuple[list[list[int]], list[list[int]], int, list[str]]:
         """Token ids per prompt, what the model starts from per prompt (an empty prompt: the
         model's start tokens, as `genlab sample`), max_tokens and stop strings, after every limit check."""
         if body.n > limits.max_n:
             raise APIError(400, f"n must be <= {limits.max_n}, got {body.n}", param="n")
-        extra = body.model_extra or {}
-        for name in UNSUPPORTED:  # silently ignoring these would change what the client gets
-            value = extra.get(name)
-            if value not in (None, False, 0, "", [], {}) and not (name == "best_of" and value == 1):
-                raise APIError(400, f"{name} is not supported by genlab serve", param=name, code="unsupported")
+        refuse_unsupported(body)
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         if len(stop) > 4 or any(not s for s in stop):
             raise APIError(400, "stop must be up to 4 non-empty strings", param="stop")
@@ -360,14 +367,103 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
         return StreamingResponse(events_out(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    # -- text to text (translation): one output text per prompt, decoded deterministically ------------
+    def convert_options(m: ServedModel, body: _TextBody) -> dict[str, Any]:
+        """The Sample options of a text-to-text request (genlab's extension `beam`; the model's
+        default otherwise), after refusing what does not apply to deterministic decoding."""
+        refuse_unsupported(body)
+        extra = body.model_extra or {}
+        if body.n != 1:
+            raise APIError(400, f"model {m.name!r} gives one output per prompt: n must be 1", param="n")
+        changed = [name for name, value in (("temperature", body.temperature), ("top_p", body.top_p),
+                                            ("repetition_penalty", body.repetition_penalty)) if value != 1.0]
+        changed += ["stop"] if body.stop else []
+        if changed:
+            raise APIError(400, f"{', '.join(changed)} does not apply to model {m.name!r}: it decodes "
+                           "deterministically (beam search; send beam=1 for greedy)", param=changed[0],
+                           code="unsupported")
+        beam = extra.get("beam")
+        if beam is None:
+            return {}
+        if not isinstance(beam, int) or isinstance(beam, bool) or not 1 <= beam <= 64:
+            raise APIError(400, f"beam must be a whole number from 1 to 64, got {beam!r}", param="beam")
+        return {"beam": beam}
+
+    async def convert(m: ServedModel, body: _TextBody, prompts: list[str]) -> list[str]:
+        options = convert_options(m, body)
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(m.convert, prompts, **options), limits.request_timeout)
+        except GenlabError as e:
+            raise APIError(400, str(e), param="prompt") from None
+        except asyncio.TimeoutError:
+            raise APIError(504, f"generation took longer than {limits.request_timeout:g} s", "timeout_error",
+                           code="timeout") from None
+
+    def convert_stream(m: ServedModel, body: _TextBody, prompts: list[str], chunk: Any) -> StreamingResponse:
+        """Server-sent events of one greedy output as it is decoded (beam search knows its words
+        only at the end, so a stream is greedy), then a last chunk with finish_reason stop."""
+        options = convert_options(m, body)
+        if options.get("beam", 1) != 1:
+            raise APIError(400, "stream: true decodes greedily (beam search knows its words only at the end): "
+                           "send beam=1 or no beam", param="beam")
+        if len(prompts) != 1:
+            raise APIError(400, f"stream: true takes one prompt, got {len(prompts)}", param="prompt")
+        try:
+            pieces = m.start_stream(prompts[0])
+        except GenlabError as e:
+            raise APIError(400, str(e), param="prompt") from None
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def work() -> None:
+            put = lambda kind, payload: loop.call_soon_threadsafe(events.put_nowait, (kind, payload))  # noqa: E731
+            try:
+                m.drain(pieces, cancelled, lambda piece: put("text", piece))
+                put("done", None)
+            except Exception as e:  # a crash of the model: the client gets it as the stream's last event
+                put("error", f"internal error: {type(e).__name__}: {e}")
+
+        async def events_out() -> AsyncIterator[str]:
+            deadline = time.monotonic() + limits.request_timeout
+            started = time.monotonic()
+            threading.Thread(target=work, daemon=True, name=f"stream-{m.name}").start()
+            try:
+                opening = chunk(0, None, None, opening=True)
+                if opening is not None:
+                    yield f"data: {json.dumps(opening)}\n\n"
+                first = True
+                while True:
+                    try:
+                        kind, payload = await asyncio.wait_for(events.get(), deadline - time.monotonic())
+                    except (asyncio.TimeoutError, ValueError):
+                        yield "data: " + json.dumps(_error_body(f"generation took longer than "
+                                                                f"{limits.request_timeout:g} s", "timeout_error",
+                                                                code="timeout")) + "\n\n"
+                        return
+                    if kind == "error":
+                        yield f"data: {json.dumps(_error_body(payload, 'server_error'))}\n\n"
+                        return
+                    if kind == "done":
+                        break
+                    if first:
+                        metrics.first_token(m.name, time.monotonic() - started)
+                        first = False
+                    yield f"data: {json.dumps(chunk(0, payload, None))}\n\n"
+                yield f"data: {json.dumps(chunk(0, None, 'stop'))}\n\n"
+                yield "data: [DONE]\n\n"
+            finally:  # also when the client went away: decoding stops at the next token
+                cancelled.set()
+
+        return StreamingResponse(events_out(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
     @app.post("/v1/completions")
     async def completions(body: CompletionBody, request: Request) -> Any:
         m = get_model(body.model, "text")
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         if not prompts:
             raise APIError(400, "prompt must not be an empty list", param="prompt")
-        ids, starts, max_tokens, stop = plan(m, body, prompts, [], 16)
-        jobs, events = submit(m, body, ids, starts, max_tokens, stop)
         rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
         def chunk(index, text, finish, opening=False, usage=None):
@@ -379,6 +475,15 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
             return {"id": rid, "object": "text_completion", "created": created, "model": m.name,
                     "choices": [{"index": index, "text": text or "", "logprobs": None, "finish_reason": finish}]}
 
+        if m.kind == "text-to-text":
+            if body.stream:
+                return convert_stream(m, body, prompts, chunk)
+            texts = await convert(m, body, prompts)
+            return {"id": rid, "object": "text_completion", "created": created, "model": m.name,
+                    "choices": [{"index": i, "text": t, "logprobs": None, "finish_reason": "stop"}
+                                for i, t in enumerate(texts)]}
+        ids, starts, max_tokens, stop = plan(m, body, prompts, [], 16)
+        jobs, events = submit(m, body, ids, starts, max_tokens, stop)
         if body.stream:
             return stream(request, m, jobs, events, ids, body, chunk)
         results = await collect(request, jobs, events)
@@ -391,9 +496,6 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
     @app.post("/v1/chat/completions")
     async def chat(body: ChatBody, request: Request) -> Any:
         m = get_model(body.model, "text")
-        prompt = m.template.render([msg.model_dump() for msg in body.messages])
-        ids, starts, max_tokens, stop = plan(m, body, [prompt], m.template.stop, limits.max_tokens)
-        jobs, events = submit(m, body, ids, starts, max_tokens, stop)
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
         def chunk(index, text, finish, opening=False, usage=None):
@@ -403,6 +505,20 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
             delta = {"role": "assistant", "content": ""} if opening else ({"content": text} if text else {})
             return {**base, "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
 
+        if m.kind == "text-to-text":  # the text of the last user message is what is translated
+            users = [msg.content for msg in body.messages if msg.role == "user"]
+            if not users:
+                raise APIError(400, f"model {m.name!r} turns the last user message into its output: send one",
+                               param="messages")
+            if body.stream:
+                return convert_stream(m, body, users[-1:], chunk)
+            (text,) = await convert(m, body, users[-1:])
+            return {"id": rid, "object": "chat.completion", "created": created, "model": m.name,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                                 "finish_reason": "stop"}]}
+        prompt = m.template.render([msg.model_dump() for msg in body.messages])
+        ids, starts, max_tokens, stop = plan(m, body, [prompt], m.template.stop, limits.max_tokens)
+        jobs, events = submit(m, body, ids, starts, max_tokens, stop)
         if body.stream:
             return stream(request, m, jobs, events, ids, body, chunk)
         results = await collect(request, jobs, events)

@@ -1,8 +1,12 @@
-"""A run directory as the server sees it: a text model (it has `lm_parts`) or a sampler of typed outputs.
+"""A run directory as the server sees it: a text model (it has `lm_parts`), a text-to-text model
+(its `Sample` takes `text`: translation), or a sampler of typed outputs.
 
 The server never asks which recipe made a run. A recipe whose `lm_parts()` exists is a text
-model and is decoded by the batcher; every other run is sampled through `Run.sample`, and what
-comes back is whatever `genlab.outputs` type the recipe returns (Images for image models).
+model and is decoded by the batcher. A recipe whose `Sample` options take `text` turns each
+prompt into one output text (Translations) through `Run.sample(text=[...])`, and streams the
+greedy output through `Run.stream(text=...)`; the completion endpoints serve it. Every other run
+is sampled through `Run.sample`, and what comes back is whatever `genlab.outputs` type the
+recipe returns (Images for image models).
 A conditional model names its classes in `recipe.label_names`; its `Sample` options take the
 class index as `label` (and `mode="label"` when the recipe has sampling modes). A model without
 classes whose `Sample` has a `prompt` option (text-conditional diffusion) gets the prompt as is.
@@ -14,7 +18,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -66,6 +70,7 @@ class ServedModel:
         recipe = run.recipe
         self.recipe_name = getattr(recipe, "name", "")
         self.parts = recipe.lm_parts() if hasattr(recipe, "lm_parts") else None
+        self.sample_fields = {f.name for f in dataclasses.fields(recipe.Sample)}
         self.labels: list[str] = list(getattr(recipe, "label_names", None) or [])
         self.lock = threading.Lock()  # one Run.sample at a time per model
         self.batcher: Batcher | None = None
@@ -77,7 +82,9 @@ class ServedModel:
 
     @property
     def kind(self) -> str:
-        return "text" if self.parts is not None else "sample"
+        if self.parts is not None:
+            return "text"
+        return "text-to-text" if "text" in self.sample_fields else "sample"
 
     @property
     def context(self) -> int | None:
@@ -97,11 +104,33 @@ class ServedModel:
         prefix = tok.decode(prompt_ids)
         return lambda ids: tok.decode(prompt_ids + list(ids))[len(prefix):]
 
+    # -- text to text ------------------------------------------------------------------------------
+    def convert(self, texts: list[str], **options: Any) -> list[str]:
+        """One output text per input text (a translation model: beam search unless beam=1)."""
+        out = self.sample(text=list(texts), **options)
+        translations = getattr(out, "translations", None)
+        if not isinstance(translations, list) or len(translations) != len(texts):
+            raise TypeError(f"recipe {self.recipe_name} returned {type(out).__name__}, not one text per prompt")
+        return translations
+
+    def start_stream(self, text: str) -> Iterator[str]:
+        """The greedy output of one text as pieces; a bad input (too long) fails here, at once."""
+        return self.run.stream(text=text)
+
+    def drain(self, pieces: Iterator[str], cancelled: threading.Event, emit: Any) -> None:
+        """emit(piece) for each piece of a stream, holding the model; stops early when `cancelled`
+        is set (the client went away)."""
+        with self.lock, torch.inference_mode():
+            for piece in pieces:
+                if cancelled.is_set():
+                    return
+                emit(piece)
+
     # -- everything else ---------------------------------------------------------------------------
     def sample_options_for_prompt(self, prompt: str) -> dict[str, Any]:
         """The Sample options that make a conditional model draw `prompt`'s class."""
         prompt = prompt.strip()
-        fields = {f.name for f in dataclasses.fields(self.run.recipe.Sample)}
+        fields = self.sample_fields
         if not self.labels:
             if prompt and "prompt" in fields:   # a free-text model (text-conditional diffusion, clip)
                 return {"prompt": prompt}
