@@ -63,6 +63,33 @@ def _error_body(message: str, type: str, param: str | None = None, code: str | N
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
+def _timeout(seconds: float) -> APIError:
+    return APIError(504, f"generation took longer than {seconds:g} s", "timeout_error", code="timeout")
+
+
+def _sse(body: Any) -> str:
+    """One server-sent event."""
+    return f"data: {json.dumps(body)}\n\n"
+
+
+async def _next_event(events: asyncio.Queue, deadline: float, seconds: float) -> tuple | str:
+    """The next (..., kind, payload) event of a stream, or the error event that ends the stream
+    (the deadline passed, or the model crashed)."""
+    try:
+        event = await asyncio.wait_for(events.get(), deadline - time.monotonic())
+    except (asyncio.TimeoutError, ValueError):
+        e = _timeout(seconds)
+        return _sse(_error_body(e.message, e.type, code=e.code))
+    if event[-2] == "error":
+        return _sse(_error_body(event[-1], "server_error"))
+    return event
+
+
+def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 # -- request bodies (strict: "0.5" is not a number, true is not an integer) -----------------------
 class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
@@ -308,8 +335,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
             if task not in done:
                 if watch in done:  # nobody is listening; the jobs are cancelled below
                     raise APIError(499, "client closed the request", code="client_closed")
-                raise APIError(504, f"generation took longer than {limits.request_timeout:g} s", "timeout_error",
-                               code="timeout")
+                raise _timeout(limits.request_timeout)
             task.result()  # a failed generation raises its APIError here
             return [results[i] for i in range(len(jobs))]
         finally:
@@ -335,37 +361,31 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
                 for i in range(len(jobs)):
                     opening = chunk(i, None, None, opening=True)
                     if opening is not None:
-                        yield f"data: {json.dumps(opening)}\n\n"
+                        yield _sse(opening)
                 while len(finished) < len(jobs):
-                    try:
-                        index, kind, payload = await asyncio.wait_for(events.get(), deadline - time.monotonic())
-                    except (asyncio.TimeoutError, ValueError):
-                        yield "data: " + json.dumps(_error_body(f"generation took longer than "
-                                                                f"{limits.request_timeout:g} s", "timeout_error",
-                                                                code="timeout")) + "\n\n"
+                    event = await _next_event(events, deadline, limits.request_timeout)
+                    if isinstance(event, str):  # the error that ends the stream
+                        yield event
                         return
-                    if kind == "error":
-                        yield f"data: {json.dumps(_error_body(payload, 'server_error'))}\n\n"
-                        return
+                    index, kind, payload = event
                     if kind == "text":
                         if first:
                             metrics.first_token(m.name, time.monotonic() - jobs[0].submitted)
                             first = False
-                        yield f"data: {json.dumps(chunk(index, payload, None))}\n\n"
+                        yield _sse(chunk(index, payload, None))
                     else:
                         finished[index] = payload
-                        yield f"data: {json.dumps(chunk(index, None, _finish_reason(payload.finish_reason)))}\n\n"
+                        yield _sse(chunk(index, None, _finish_reason(payload.finish_reason)))
                 results = [finished[i] for i in range(len(jobs))]
                 metrics.tokens(m.name, sum(len(p) for p in ids), sum(len(r.tokens) for r in results))
                 if body.stream_options is not None and body.stream_options.include_usage:
-                    yield f"data: {json.dumps(chunk(None, None, None, usage=usage(ids, results)))}\n\n"
+                    yield _sse(chunk(None, None, None, usage=usage(ids, results)))
                 yield "data: [DONE]\n\n"
             finally:  # also when the client went away: its rows leave the batch at the next step
                 for job in jobs:
                     job.cancel()
 
-        return StreamingResponse(events_out(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return _event_stream(events_out())
 
     # -- text to text (translation): one output text per prompt, decoded deterministically ------------
     def convert_options(m: ServedModel, body: _TextBody) -> dict[str, Any]:
@@ -396,8 +416,7 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
         except GenlabError as e:
             raise APIError(400, str(e), param="prompt") from None
         except asyncio.TimeoutError:
-            raise APIError(504, f"generation took longer than {limits.request_timeout:g} s", "timeout_error",
-                           code="timeout") from None
+            raise _timeout(limits.request_timeout) from None
 
     def convert_stream(m: ServedModel, body: _TextBody, prompts: list[str], chunk: Any) -> StreamingResponse:
         """Server-sent events of one greedy output as it is decoded (beam search knows its words
@@ -431,32 +450,26 @@ def create_app(models: dict[str, ServedModel], api_key: str | None = None, limit
             try:
                 opening = chunk(0, None, None, opening=True)
                 if opening is not None:
-                    yield f"data: {json.dumps(opening)}\n\n"
+                    yield _sse(opening)
                 first = True
                 while True:
-                    try:
-                        kind, payload = await asyncio.wait_for(events.get(), deadline - time.monotonic())
-                    except (asyncio.TimeoutError, ValueError):
-                        yield "data: " + json.dumps(_error_body(f"generation took longer than "
-                                                                f"{limits.request_timeout:g} s", "timeout_error",
-                                                                code="timeout")) + "\n\n"
+                    event = await _next_event(events, deadline, limits.request_timeout)
+                    if isinstance(event, str):  # the error that ends the stream
+                        yield event
                         return
-                    if kind == "error":
-                        yield f"data: {json.dumps(_error_body(payload, 'server_error'))}\n\n"
-                        return
+                    kind, payload = event
                     if kind == "done":
                         break
                     if first:
                         metrics.first_token(m.name, time.monotonic() - started)
                         first = False
-                    yield f"data: {json.dumps(chunk(0, payload, None))}\n\n"
-                yield f"data: {json.dumps(chunk(0, None, 'stop'))}\n\n"
+                    yield _sse(chunk(0, payload, None))
+                yield _sse(chunk(0, None, 'stop'))
                 yield "data: [DONE]\n\n"
             finally:  # also when the client went away: decoding stops at the next token
                 cancelled.set()
 
-        return StreamingResponse(events_out(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return _event_stream(events_out())
 
     @app.post("/v1/completions")
     async def completions(body: CompletionBody, request: Request) -> Any:
