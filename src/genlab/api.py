@@ -33,7 +33,7 @@ def build_config(recipe: type[Recipe], preset: str | None = None, config_file: s
     Every key's range is checked here, before anything is written; paths become absolute."""
     config = recipe.Config()
     if base:
-        config = apply_overrides(config, base, base_source)
+        config = apply_overrides(config, {**recipe.Config.saved_defaults, **base}, base_source)
     if preset:
         if preset not in recipe.presets:
             raise ConfigError(f"unknown preset '{preset}' for {recipe.name} "

@@ -1,5 +1,6 @@
 """The clip recipe: a tiny model trained on captioned faces beats chance zero-shot; its tokenizer
 and retrieval output; a captioned image folder; resume."""
+import json
 import os
 import signal
 
@@ -112,3 +113,23 @@ def test_resume_equals_uninterrupted(tmp_path, quick_judge):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(half["clip.image.proj.weight"], b["clip.image.proj.weight"])   # it trained on after resuming
     assert (tmp_path / "full" / "tokenizer.json").read_bytes() == (tmp_path / "cut" / "tokenizer.json").read_bytes()
+
+
+def test_a_run_saved_before_the_flatten_readout_still_loads(tmp_path, quick_judge):
+    """A clip run (and the copy of its CLIP a diffusion run carries) saved before `image_pool`
+    existed pooled by the mean: both loaders give that network back."""
+    from genlab.models.clip import load_clip, load_clip_run, save_clip
+
+    over = {**TINY, "image_pool": "mean", "n_train": 100, "max_steps": 1, "batch_size": 8, "eval_pairs": 5}
+    genlab.train("clip", overrides=over, out=tmp_path / "run", progress=False)
+    toml = tmp_path / "run" / "config.toml"
+    toml.write_text("".join(line for line in toml.read_text().splitlines(keepends=True)
+                            if not line.startswith("image_pool")))
+    assert genlab.load(tmp_path / "run").recipe.config.image_pool == "mean"
+    model, tokenizer = load_clip_run(tmp_path / "run")
+    assert model.cfg.image_pool == "mean"
+    save_clip(tmp_path / "copy", model, tokenizer)
+    saved = json.loads((tmp_path / "copy" / "clip.json").read_text())
+    del saved["image_pool"]
+    (tmp_path / "copy" / "clip.json").write_text(json.dumps(saved))
+    assert load_clip(tmp_path / "copy")[0].cfg.image_pool == "mean"

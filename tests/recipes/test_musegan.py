@@ -153,3 +153,21 @@ def test_midi_output_renders_wav_when_fluidsynth_is_installed(tmp_path: Path):
         frames = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
         assert w.getnframes() / w.getframerate() >= 1.0      # two beats at 120 bpm
     assert np.abs(frames).max() > 1000                        # not silence
+
+
+def test_a_run_saved_before_the_binary_networks_still_loads(tmp_path: Path):
+    """config.toml of a run from before `hard` / `steps_up` / `onset_stream` existed: the saved
+    defaults give back the networks it was trained with (today's defaults would not fit)."""
+    data = chorale_json(tmp_path / "jsb.json")
+    old = {"hard": False, "steps_up": "transpose", "onset_stream": False}
+    run = genlab.train("musegan", data=data, overrides={**TINY, **old, "max_steps": 1, "eval_parse": 0},
+                       out=tmp_path / "run", progress=False)
+    toml = (tmp_path / "run" / "config.toml").read_text()
+    kept = [line for line in toml.splitlines() if line.split(" = ")[0] not in old]
+    assert len(kept) == len(toml.splitlines()) - 3
+    (tmp_path / "run" / "config.toml").write_text("\n".join(kept) + "\n")
+    loaded = genlab.load(tmp_path / "run")
+    assert {k: getattr(loaded.recipe.config, k) for k in old} == old
+    for name, module in run.recipe.modules.items():
+        for key, value in module.state_dict().items():
+            assert torch.equal(value, loaded.recipe.modules[name].state_dict()[key])

@@ -72,6 +72,9 @@ class TrainConfig:
     periodic_eval: ClassVar[dict[str, Any]] = {}
     # Networks that step in turn (a GAN's D and G) cannot accumulate: the micro-batches would mix them.
     alternating_steps: ClassVar[bool] = False
+    # Keys added after runs were saved, whose new default would change the model: the value a run
+    # saved without the key had, so that it keeps loading (applied only to saved configs).
+    saved_defaults: ClassVar[dict[str, Any]] = {}
 
 
 # Keys that mean the same in every recipe that has them (a class's own `bounds` win).

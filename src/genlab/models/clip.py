@@ -154,6 +154,11 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tens
 
 
 # ---------------------------------------------------------------------------------- a trained clip run
+def _saved_defaults(saved: dict) -> dict:
+    """A CLIP saved before the flatten readout existed pooled by the mean."""
+    return {} if "image_pool" in saved else {"image_pool": "mean"}
+
+
 def load_clip_run(run_dir: str | Path) -> tuple[CLIP, Tokenizer]:
     """The CLIP model (best weights, eval mode, frozen) and tokenizer of a `clip` run directory."""
     from ..engine.rundir import RunDir
@@ -164,7 +169,8 @@ def load_clip_run(run_dir: str | Path) -> tuple[CLIP, Tokenizer]:
         raise RunDirError(f"{run_dir} is a {name!r} run, not a clip run (train one with `genlab train clip`)")
     keys = {f.name for f in fields(CLIPConfig)} - {"vocab_size"}
     tokenizer = load_tokenizer(Path(run_dir))
-    model = CLIP(CLIPConfig(vocab_size=tokenizer.vocab_size, **{k: saved[k] for k in keys if k in saved}))
+    model = CLIP(CLIPConfig(vocab_size=tokenizer.vocab_size, **{k: saved[k] for k in keys if k in saved}
+                            | _saved_defaults(saved)))
     run.load_weights({"clip": model}, "best")
     return model.eval().requires_grad_(False), tokenizer
 
@@ -184,7 +190,8 @@ def load_clip(directory: str | Path) -> tuple[CLIP, Tokenizer]:
 
     d = Path(directory)
     try:
-        model = CLIP(CLIPConfig(**json.loads((d / "clip.json").read_text(encoding="utf-8"))))
+        saved = json.loads((d / "clip.json").read_text(encoding="utf-8"))
+        model = CLIP(CLIPConfig(**saved | _saved_defaults(saved)))
         model.load_state_dict(load_file(str(d / "clip.safetensors")))
     except Exception as e:  # missing file, bad JSON, safetensors' own errors, shape mismatch
         raise RunDirError(f"missing or corrupt CLIP files (clip.json, clip.safetensors) in {d}: "

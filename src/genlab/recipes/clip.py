@@ -52,6 +52,7 @@ TWIN_STREAM = 4242   # the random stream choosing which attribute each face's tw
 
 @dataclass
 class CLIPTrainConfig(TrainConfig):
+    saved_defaults = {"image_pool": "mean"}   # runs saved before the flatten readout
     # data: procedural faces with generated captions, or --data a captioned image folder
     image_size: int = 16              # side of the square images (px)
     channels: int = 3                 # 1 (grey) or 3 (RGB)

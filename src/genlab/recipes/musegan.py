@@ -53,6 +53,8 @@ EVAL_SEED = 12345             # latents of the evaluation samples
 @dataclass
 class MuseGANRecipeConfig(TrainConfig):
     alternating_steps = True     # critic and generator step in turn (no grad_accum)
+    # runs saved before the binary output, resize upsampling and onset stream had the book's networks
+    saved_defaults = {"hard": False, "steps_up": "transpose", "onset_stream": False}
     n_tracks: int = 4            # tracks (voices / instruments) per piece
     n_bars: int = 2              # bars per generated segment
     steps_per_bar: int = 16      # 16th notes in 4/4
