@@ -186,3 +186,16 @@ def test_every_recipes_periodic_eval_names_its_own_keys_and_is_valid():
         assert all(getattr(est, k) == v for k, v in cheap.items()), name
         assert estimate_config(dataclasses.replace(cfg, eval_estimate=False)) == dataclasses.replace(
             cfg, eval_estimate=False)
+
+
+def test_every_recipes_saved_defaults_name_its_own_keys_and_are_valid():
+    import dataclasses
+
+    from genlab.recipes import REGISTRY, get_recipe
+
+    for name in REGISTRY:
+        cls = get_recipe(name)
+        old = cls.Config.saved_defaults
+        assert set(old) <= {f.name for f in dataclasses.fields(cls.Config)}, name
+        assert all(getattr(build_config(cls, base={"seed": 1}), k) == v for k, v in old.items()), name
+        assert build_config(cls, base={**old, "seed": 1}) == build_config(cls, base={"seed": 1}), name
