@@ -43,6 +43,16 @@ def test_batch_rows_equal_single_prompt_calls(model):
         assert generate(model, [p], 20, temperature=0.9, top_p=0.9, seed=3 + i)[0].tokens == batch[i].tokens
 
 
+def test_rows_leaving_the_batch_early_equal_single_prompt_calls(model):
+    """Rows stop at different steps (a stop string), so the cache drops rows mid-generation."""
+    kw = dict(temperature=1.0, seed=3, stop=["x"], decode=decode)
+    prompts = [[1, 2, 3], [9, 9, 9], [4, 4, 4], [7, 1, 2]]  # one length: one batch
+    batch = generate(model, prompts, 30, **kw)
+    assert len({len(g.tokens) for g in batch}) > 2
+    for i, p in enumerate(prompts):
+        assert generate(model, [p], 30, **{**kw, "seed": 3 + i})[0].tokens == batch[i].tokens
+
+
 def test_sampling_options(model):
     p = [[1, 2, 3]]
     greedy = generate(model, p, 25, temperature=0)[0].tokens

@@ -49,6 +49,28 @@ def test_kv_cache_equals_full_forward():
         m(torch.zeros(1, 25, dtype=torch.long))
 
 
+def test_kv_buffers_filled_in_place_equal_the_tuple_cache():
+    m = tiny().eval()
+    x = torch.randint(0, 40, (3, 20))
+    with torch.no_grad():
+        full = m(x)
+        buffers = m.new_cache(3, 20)
+        parts = []
+        for a, b in [(0, 7), (7, 8), (8, 15), (15, 20)]:
+            logits, cache = m(x[:, a:b], past_kv=buffers, use_cache=True)
+            assert cache is buffers and buffers.length == b
+            parts.append(logits)
+        assert torch.allclose(torch.cat(parts, 1), full, atol=1e-5)
+        _, tuple_cache = m(x, use_cache=True)
+        assert torch.allclose(buffers.k[1], tuple_cache[1][0], atol=1e-6)
+        # rows kept by select_cache decode on as those rows alone
+        kept = m.select_cache(m(x[:, :10], past_kv=m.new_cache(3, 12), use_cache=True)[1], torch.tensor([2, 0]))
+        logits, _ = m(x[[2, 0], 10:11], past_kv=kept, use_cache=True)
+        assert torch.allclose(logits[:, 0], full[[2, 0], 10], atol=1e-5)
+        with pytest.raises(ValueError, match="capacity"):
+            m(x[:, :3], past_kv=kept, use_cache=True)  # 11 filled + 3 > 12
+
+
 def test_causal_future_tokens_do_not_change_the_past():
     m = tiny().eval()
     x = torch.randint(0, 40, (1, 16))

@@ -15,7 +15,9 @@ The forward pass takes an optional key/value cache for fast generation:
     logits, cache = model(next_idx, past_kv=cache, use_cache=True)  # one step more
 
 A cache is a tuple with one (key, value) pair per layer, each (B, n_head, T_past, head_dim);
-positions of new tokens start after the cached ones.
+positions of new tokens start after the cached ones. Generation passes `KVBuffers` from
+`model.new_cache(batch, capacity)` instead: buffers allocated once and filled in place, where a
+tuple cache is copied into a longer one at every step (same numbers, less memory traffic).
 
 Rows of different lengths can share one batch by left-padding (the server's batcher does):
 `pad` (B,) says how many slots at the start of each row, cache included, are padding. Those
@@ -62,12 +64,20 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None,
-                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+                mask: torch.Tensor | None = None, past_len: int | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """past: the cached (key, value), or with `past_len` one layer of KVBuffers whose first
+        past_len positions are filled (the new keys and values are written after them)."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_dim)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        if past is not None:
+        if past_len is not None:
+            end = past_len + T
+            past[0][:, :, past_len:end] = k
+            past[1][:, :, past_len:end] = v
+            k, v = past[0][:, :, :end].to(q.dtype), past[1][:, :, :end].to(q.dtype)
+        elif past is not None:
             k = torch.cat([past[0].to(k.dtype), k], dim=2)
             v = torch.cat([past[1].to(v.dtype), v], dim=2)
         t_all = k.shape[2]
@@ -105,10 +115,23 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None,
-                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        a, kv = self.attn(self.ln_1(x), past, mask)
+                mask: torch.Tensor | None = None, past_len: int | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        a, kv = self.attn(self.ln_1(x), past, mask, past_len)
         x = x + a
         return x + self.mlp(self.ln_2(x)), kv
+
+
+@dataclass
+class KVBuffers:
+    """Keys and values of every layer in buffers allocated once (`GPT.new_cache`) and filled in
+    place by `model(idx, past_kv=buffers, use_cache=True)`, which returns this same object.
+    Generation's cache: extended, never branched (extending it twice from one state would
+    overwrite the first extension; tuple caches allow that)."""
+
+    k: torch.Tensor   # (n_layer, B, n_head, capacity, head_dim)
+    v: torch.Tensor
+    length: int = 0   # positions filled
 
 
 def next_token_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -162,7 +185,11 @@ class GPT(nn.Module):
         pad: (B,) left-padding slots per row (see the module docstring), or None.
         """
         B, T = idx.shape
-        past_len = past_kv[0][0].shape[2] if past_kv else 0
+        buffers = isinstance(past_kv, KVBuffers)
+        if buffers and (past_kv.length + T > past_kv.k.shape[3] or pad is not None):
+            raise ValueError(f"{past_kv.length + T} positions exceed the KVBuffers' capacity {past_kv.k.shape[3]}"
+                             if pad is None else "KVBuffers do not take pad (use a tuple cache)")
+        past_len = past_kv.length if buffers else past_kv[0][0].shape[2] if past_kv else 0
         longest = past_len + T - (int(pad.min()) if pad is not None else 0)
         if longest > self.config.block_size:
             raise ValueError(f"sequence of {longest} tokens exceeds block_size {self.config.block_size}")
@@ -179,9 +206,29 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(pos))
         new_kv = []
         for i, block in enumerate(self.h):
-            x, kv = block(x, past_kv[i] if past_kv else None, mask)
-            new_kv.append(kv)
+            if buffers:
+                x, _ = block(x, (past_kv.k[i], past_kv.v[i]), mask, past_len)
+            else:
+                x, kv = block(x, past_kv[i] if past_kv else None, mask)
+                new_kv.append(kv)
+        if buffers:
+            past_kv.length += T
         if last_only:
             x = x[:, -1:]
         logits = self.lm_head(self.ln_f(x))
-        return (logits, tuple(new_kv)) if use_cache else logits
+        if not use_cache:
+            return logits
+        return logits, (past_kv if buffers else tuple(new_kv))
+
+    def new_cache(self, batch: int, capacity: int) -> KVBuffers:
+        """Empty KVBuffers for `batch` rows of up to `capacity` positions, on the model's device."""
+        c, w = self.config, self.wte.weight
+        shape = (c.n_layer, batch, c.n_head, capacity, c.n_embd // c.n_head)
+        return KVBuffers(w.new_empty(shape), w.new_empty(shape))
+
+    @staticmethod
+    def select_cache(cache: KVBuffers | KVCache, rows: torch.Tensor) -> KVBuffers | KVCache:
+        """Keep batch rows `rows` of a cache (KVBuffers or a tuple cache)."""
+        if isinstance(cache, KVBuffers):
+            return KVBuffers(cache.k[:, rows], cache.v[:, rows], cache.length)
+        return tuple((k[rows], v[rows]) for k, v in cache)

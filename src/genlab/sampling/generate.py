@@ -7,8 +7,10 @@
 earlier positions.) The cache is the model's business: by default a tuple of (key, value)
 pairs with the batch first; a model whose cache is laid out otherwise (a recurrent state,
 see sampling/recurrent.py) says how to keep some rows of it with a `select_cache(cache, rows)`
-method. Decoding: greedy (temperature 0), temperature, top-k, top-p and a repetition
-penalty, through sampling/logits.py.
+method. A model with a `new_cache(batch, capacity)` method gets its cache from it, empty, for
+the prompt's forward pass (GPT: buffers filled in place instead of a tuple copied at every
+step). Decoding: greedy (temperature 0), temperature, top-k, top-p and a repetition penalty,
+through sampling/logits.py.
 
 Behaviour worth knowing:
 - Sliding window. A model with a context limit (`model.config.block_size`) only ever sees
@@ -128,9 +130,15 @@ def _run_group(model: nn.Module, prompts: list[list[int]], seeds: list[int | Non
     window = window[:, start:]
     alive = list(range(len(prompts)))
 
+    # a model with `new_cache(batch, capacity)` gets its cache allocated once for the whole window
+    capacity = window.shape[1] + s.max_new_tokens
+    if s.block_size is not None:
+        capacity = min(capacity, s.block_size)
+
     def forward_full(w: torch.Tensor):
         if s.use_cache:
-            logits, cache = model(w, use_cache=True, **last_only)
+            empty = model.new_cache(w.shape[0], capacity) if hasattr(model, "new_cache") else None
+            logits, cache = model(w, past_kv=empty, use_cache=True, **last_only)
             return logits[:, -1], cache
         return model(w, **last_only)[:, -1], None
 
