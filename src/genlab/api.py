@@ -225,9 +225,14 @@ def _as_dict(overrides: Mapping[str, Any] | list[str] | None) -> dict[str, Any]:
     return parse_set(overrides) if isinstance(overrides, list) else dict(overrides)
 
 
-def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
+def load(run_dir: str | Path, which: str = "best", device: str = "auto", weights: str = "float32") -> Run:
     """Load a run directory for sampling and evaluation: `which` is "best" (the best checkpoint
-    when one was kept, else the last), "last", or "averaged" (what `average` wrote)."""
+    when one was kept, else the last), "last", or "averaged" (what `average` wrote).
+    weights="float16" keeps a language model's linear layers in float16 for faster decoding
+    one sequence at a time (genlab.sampling.weights; BENCHMARKS.md gives speed and agreement)."""
+    from .sampling.weights import check_weights_dtype, keep_weights_in
+
+    check_weights_dtype(weights)
     run = RunDir(run_dir)
     name, saved = run.read_config()
     run.weights_path(which)  # an unknown or missing `which` fails before the data is read
@@ -240,6 +245,10 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto") -> Run:
     configure_threads(cfg.threads)
     run.load_weights(r.modules, which)
     r.set_mode(False)
+    if weights != "float32":
+        if not hasattr(r, "language_model"):
+            raise ConfigError(f"weights={weights} is for language models; {name} is not one")
+        keep_weights_in(r.language_model(), weights)
     return Run(run.path, r)
 
 

@@ -53,6 +53,12 @@ def _sets(p: argparse.ArgumentParser, help: str) -> None:
                    help=f"{help}; several at once (--set a=1 b=2) or repeated")
 
 
+def _weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default="float32", metavar="float32|float16",
+                   help="language models: keep the linear layers' weights in float16 for faster decoding of one "
+                        "sequence at a time (see BENCHMARKS.md); default float32")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="genlab", description="Train, sample, evaluate and serve generative models.")
     p.add_argument("--version", action="version", version=f"genlab {__version__}")
@@ -85,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="text recipes: print one sample as it is generated (writes no files)")
     s.add_argument("--which", default="best", metavar="best|last|averaged",
                    help="checkpoint to use (averaged: see genlab average)")
+    _weights(s)
 
     d = sub.add_parser("data", help="show what a recipe trains on (image grid, text excerpts, points, MIDI); "
                                     "trains nothing",
@@ -104,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--which", default="best", metavar="best|last|averaged",
                    help="checkpoint to use (averaged: see genlab average)")
     e.add_argument("--json", action="store_true", help="print JSON only")
+    _weights(e)
 
     g = sub.add_parser("average", help="average the last N kept checkpoints of a run (train with keep_checkpoints)",
                        description="Write the element-wise mean of the weights of RUN's last N kept checkpoints "
@@ -132,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--max-n", type=int, default=8, help="cap on n per request")
     v.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
     v.add_argument("--device", default="auto")
+    _weights(v)
 
     a = sub.add_parser("agent", help="answer a question with a ReAct agent over an OpenAI-compatible endpoint")
     a.add_argument("question")
@@ -158,7 +167,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise GenlabError(f"--timeout must be > 0, got {args.timeout}")
     limits = Limits(max_tokens=args.max_tokens, max_n=args.max_n, request_timeout=args.timeout,
                     max_batch=args.max_batch, max_queue=args.max_queue)
-    serve_runs(args.runs, host=args.host, port=args.port, api_key=args.api_key, limits=limits, device=args.device)
+    serve_runs(args.runs, host=args.host, port=args.port, api_key=args.api_key, limits=limits, device=args.device,
+               weights=args.weights)
     return 0
 
 
@@ -222,7 +232,7 @@ def _write(output: Any, out: Path) -> None:
 def _sample(args: argparse.Namespace) -> int:
     from . import api
 
-    run = api.load(args.run, which=args.which)
+    run = api.load(args.run, which=args.which, weights=args.weights)
     options = parse_set(args.sets)
     if args.n is not None:
         options["n"] = args.n
@@ -307,7 +317,7 @@ def run_command(args: argparse.Namespace) -> int:
                 print(f"sample: {path}")
         return 0
     if args.command == "eval":
-        run = api.load(args.run, which=args.which)
+        run = api.load(args.run, which=args.which, weights=args.weights)
         metrics = run.evaluate()
         print(json.dumps(metrics)) if args.json else _print_metrics(metrics)
         return 0

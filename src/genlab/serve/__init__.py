@@ -14,11 +14,15 @@ from typing import Any
 from ..errors import ConfigError
 
 
-def load_models(runs: list[str], max_batch: int = 16, max_queue: int = 64, device: str = "auto") -> dict[str, Any]:
-    """`RUN` or `NAME=RUN` arguments -> {model id: ServedModel}. Ids are the run folder names."""
+def load_models(runs: list[str], max_batch: int = 16, max_queue: int = 64, device: str = "auto",
+                weights: str = "float32") -> dict[str, Any]:
+    """`RUN` or `NAME=RUN` arguments -> {model id: ServedModel}. Ids are the run folder names;
+    weights="float16" applies to the language models among them (genlab.sampling.weights)."""
     from .. import api
+    from ..sampling.weights import check_weights_dtype, keep_weights_in
     from .models import ServedModel
 
+    check_weights_dtype(weights)
     named: dict[str, str] = {}
     for arg in runs:
         name, _, path = arg.partition("=") if "=" in arg else ("", "", arg)
@@ -26,12 +30,17 @@ def load_models(runs: list[str], max_batch: int = 16, max_queue: int = 64, devic
         if name in named:
             raise ConfigError(f"two runs would both be model {name!r}: name one with NAME=RUN")
         named[name] = path
-    return {name: ServedModel(name, api.load(path, device=device), max_batch=max_batch, max_queue=max_queue)
-            for name, path in named.items()}
+    loaded = {}
+    for name, path in named.items():
+        run = api.load(path, device=device)
+        if hasattr(run.recipe, "language_model"):
+            keep_weights_in(run.recipe.language_model(), weights)
+        loaded[name] = ServedModel(name, run, max_batch=max_batch, max_queue=max_queue)
+    return loaded
 
 
 def serve_runs(runs: list[str], host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-               limits: Any = None, device: str = "auto") -> None:
+               limits: Any = None, device: str = "auto", weights: str = "float32") -> None:
     """Load the runs and serve them until interrupted (Ctrl-C shuts down gracefully)."""
     try:
         import uvicorn
@@ -40,7 +49,7 @@ def serve_runs(runs: list[str], host: str = "127.0.0.1", port: int = 8000, api_k
     except ImportError as e:
         raise ConfigError(f"genlab serve needs the serve extra: pip install 'genlab[serve]' ({e})") from None
     limits = limits or Limits()
-    models = load_models(runs, limits.max_batch, limits.max_queue, device)
+    models = load_models(runs, limits.max_batch, limits.max_queue, device, weights)
     app = create_app(models, api_key=api_key, limits=limits)
     print(f"genlab: serving {', '.join(models)} on http://{host}:{port}/", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
