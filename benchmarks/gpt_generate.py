@@ -4,14 +4,16 @@
                                       [--threads N] [--prompts 20] [--out results.json]
 
 A random GPT-2-small-shaped model (12 layers, 12 heads, 768 dims, 50,257 tokens, 1,024
-positions) is built with transformers (no download), saved with save_pretrained, and imported
-through `genlab import gpt2` (genlab.api.import_gpt2), once as is and once with
-`weights="float16"` (genlab.sampling.weights).
+positions) is built with transformers (no download), saved with save_pretrained, imported
+through `genlab import gpt2` (genlab.api.import_gpt2) and loaded twice: `genlab.load(run)`
+(linear layers laid out for decoding in float32) and `genlab.load(run, weights="float16")`
+(genlab.sampling.weights).
 
 - speed: batch 1, greedy, the same 16-token prompt, exactly `--new` tokens (end-of-text
   disabled); in one process, the runs alternated round by round: transformers' `generate`,
-  genlab float32, genlab float16, genlab float32 with the tuple cache (concatenated every step,
-  what genlab did before its preallocated KVBuffers), genlab without cache. Median tokens/s of
+  genlab float32, genlab float16, and three variants of genlab float32 that undo one change
+  each: nn.Linear's (out, in) layout (the model as trained), the tuple cache (concatenated
+  every step instead of KVBuffers), no cache at all. Median tokens/s of
   each, and the bytes each token reads (the linear layers' weights; the KV cache at the mean
   length) per second. The token sequences are compared.
 - kernels: every weight matrix product of one decoding step (batch 1) as bare calls, float32 /
@@ -64,14 +66,16 @@ class TupleCache(nn.Module):
 
 def weight_bytes(model: nn.Module) -> int:
     """Bytes of every linear layer's parameters: what one decoding step reads from memory."""
-    return sum(p.numel() * p.element_size() for m in model.modules() if hasattr(m, "in_features")
-               for p in m.parameters(recurse=False))
+    return sum(t.numel() * t.element_size() for m in model.modules() if hasattr(m, "in_features")
+               for t in [*m.parameters(recurse=False), *m.buffers(recurse=False)])
 
 
 def build(tmp: Path):
     import transformers
 
     import genlab
+    from genlab.engine.rundir import RunDir
+    from genlab.models.gpt import GPT
 
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()
@@ -84,10 +88,12 @@ def build(tmp: Path):
     import_seconds = time.time() - t0
     fp32 = genlab.load(run_dir, device="cpu").recipe.modules["model"].eval()
     fp16 = genlab.load(run_dir, device="cpu", weights="float16").recipe.modules["model"].eval()
-    return hf, fp32, fp16, import_seconds, transformers.__version__
+    trained = GPT(fp32.config).eval()  # nn.Linear layers, as trained
+    RunDir(run_dir).load_weights({"model": trained})
+    return hf, fp32, fp16, trained, import_seconds, transformers.__version__
 
 
-def speed(hf, fp32, fp16, a) -> dict:
+def speed(hf, fp32, fp16, trained, a) -> dict:
     from genlab.sampling.generate import generate
 
     prompt = torch.randint(0, 50257, (1, PROMPT_LEN), generator=torch.Generator().manual_seed(1))
@@ -100,6 +106,7 @@ def speed(hf, fp32, fp16, a) -> dict:
         return lambda: generate(model, prompt.tolist(), a.new, temperature=0, use_cache=use_cache)[0].tokens
 
     runs = {"transformers": run_hf, "genlab float32": genlab_run(fp32), "genlab float16": genlab_run(fp16),
+            "genlab float32, nn.Linear layout": genlab_run(trained),
             "genlab float32, tuple cache": genlab_run(TupleCache(fp32)),
             "genlab float32, no cache": genlab_run(fp32, use_cache=False)}
     for fn in runs.values():  # warm-up (allocator, oneDNN/MKL kernels); the no-cache run on a few tokens
@@ -127,6 +134,7 @@ def speed(hf, fp32, fp16, a) -> dict:
             "genlab float32 / no cache": rate["genlab float32"] / rate["genlab float32, no cache"],
             "genlab float16 / genlab float32": rate["genlab float16"] / rate["genlab float32"],
             "KVBuffers / tuple cache": rate["genlab float32"] / rate["genlab float32, tuple cache"],
+            "(in, out) / nn.Linear layout": rate["genlab float32"] / rate["genlab float32, nn.Linear layout"],
         },
         "bytes_per_token": {k: v + kv_bytes for k, v in read.items()}, "kv_cache_bytes_mean": kv_bytes,
         "gb_per_s": {k: (v + kv_bytes) * rate[k] / 1e9 for k, v in read.items()},
@@ -135,11 +143,12 @@ def speed(hf, fp32, fp16, a) -> dict:
     }
 
 
-def kernels(fp32: nn.Module, repeats: int = 20) -> dict:
+def kernels(trained: nn.Module, repeats: int = 20) -> dict:
     """ms for all weight matrix products of one decoding step, as bare calls."""
-    lin = [m for m in fp32.modules() if isinstance(m, nn.Linear)]
-    w32 = [m.weight.detach() for m in lin]
-    variants = {"float32": (w32, torch.float32), "float16": ([w.half() for w in w32], torch.float16),
+    w32 = [m.weight.detach() for m in trained.modules() if isinstance(m, nn.Linear)]
+    variants = {"float32 (out, in): nn.Linear": (w32, torch.float32),
+                "float32 (in, out): TransposedLinear": ([w.t().contiguous().t() for w in w32], torch.float32),
+                "float16": ([w.half() for w in w32], torch.float16),
                 "bfloat16 (oneDNN)": ([w.bfloat16() for w in w32], torch.bfloat16)}
     w8 = []
     for w in w32:
@@ -167,8 +176,8 @@ def kernels(fp32: nn.Module, repeats: int = 20) -> dict:
                 f()
                 best[k] = min(best[k], time.perf_counter() - t)
     return {"ms": {k: v * 1e3 for k, v in best.items()},
-            "bytes": {"float32": weight_bytes(fp32), "float16 / bfloat16": weight_bytes(fp32) // 2,
-                      "int8": weight_bytes(fp32) // 4}}
+            "bytes": {"float32": weight_bytes(trained), "float16 / bfloat16": weight_bytes(trained) // 2,
+                      "int8": weight_bytes(trained) // 4}}
 
 
 def agreement(fp32: nn.Module, fp16: nn.Module, a) -> dict:
@@ -210,14 +219,14 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     parts = a.parts.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="gpt2-bench-"))
-    hf, fp32, fp16, import_seconds, hf_version = build(tmp)
+    hf, fp32, fp16, trained, import_seconds, hf_version = build(tmp)
     res: dict = {"threads": torch.get_num_threads(), "load_avg_before": os.getloadavg(), "new_tokens": a.new,
                  "repeats": a.repeats, "import_seconds": import_seconds, "transformers_version": hf_version,
                  "torch": torch.__version__}
     if "kernels" in parts:
-        res["kernels"] = kernels(fp32)
+        res["kernels"] = kernels(trained)
     if "speed" in parts:
-        res["speed"] = speed(hf, fp32, fp16, a)
+        res["speed"] = speed(hf, fp32, fp16, trained, a)
     if "agreement" in parts:
         res["agreement"] = agreement(fp32, fp16, a)
     res["load_avg_after"] = os.getloadavg()

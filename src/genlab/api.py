@@ -228,9 +228,11 @@ def _as_dict(overrides: Mapping[str, Any] | list[str] | None) -> dict[str, Any]:
 def load(run_dir: str | Path, which: str = "best", device: str = "auto", weights: str = "float32") -> Run:
     """Load a run directory for sampling and evaluation: `which` is "best" (the best checkpoint
     when one was kept, else the last), "last", or "averaged" (what `average` wrote).
-    weights="float16" keeps a language model's linear layers in float16 for faster decoding
-    one sequence at a time (genlab.sampling.weights; BENCHMARKS.md gives speed and agreement)."""
-    from .sampling.weights import check_weights_dtype, keep_weights_in
+    A language model's linear layers are laid out for decoding (genlab.sampling.weights, in
+    place, inference only): weights="float32" transposed, "float16" in half the bytes for
+    faster decoding one sequence at a time (BENCHMARKS.md gives speed and agreement). Other
+    recipes ignore `weights`."""
+    from .sampling.weights import check_weights_dtype, lay_out_for_decoding
 
     check_weights_dtype(weights)
     run = RunDir(run_dir)
@@ -245,10 +247,8 @@ def load(run_dir: str | Path, which: str = "best", device: str = "auto", weights
     configure_threads(cfg.threads)
     run.load_weights(r.modules, which)
     r.set_mode(False)
-    if weights != "float32":
-        if not hasattr(r, "language_model"):
-            raise ConfigError(f"weights={weights} is for language models; {name} is not one")
-        keep_weights_in(r.language_model(), weights)
+    if hasattr(r, "language_model"):
+        lay_out_for_decoding(r.language_model(), weights)
     return Run(run.path, r)
 
 

@@ -55,8 +55,8 @@ def _sets(p: argparse.ArgumentParser, help: str) -> None:
 
 def _weights(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default="float32", metavar="float32|float16",
-                   help="language models: keep the linear layers' weights in float16 for faster decoding of one "
-                        "sequence at a time (see BENCHMARKS.md); default float32")
+                   help="language models: float16 keeps the linear layers' weights in half the bytes, for faster "
+                        "decoding of one sequence at a time (see BENCHMARKS.md); default float32")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""float16 weights for decoding: what they change (the linear layers only) and the equality they keep."""
+"""Linear layers laid out for decoding: what changes (the linear layers only) and the equality kept."""
 import copy
 
 import pytest
@@ -8,7 +8,7 @@ from torch import nn
 from genlab.errors import ConfigError
 from genlab.models.gpt import GPT, GPTConfig
 from genlab.sampling.generate import generate
-from genlab.sampling.weights import Float16Linear, keep_weights_in
+from genlab.sampling.weights import Float16Linear, TransposedLinear, lay_out_for_decoding
 
 
 @pytest.fixture(scope="module")
@@ -17,30 +17,37 @@ def models():
     greedy agreement) and its float16-weight copy."""
     torch.manual_seed(0)
     m = GPT(GPTConfig(vocab_size=500, block_size=64, n_layer=4, n_head=4, n_embd=128)).eval()
-    return m, keep_weights_in(copy.deepcopy(m), "float16")
+    return m, lay_out_for_decoding(copy.deepcopy(m), "float16")
 
 
-def test_only_linear_weights_become_float16(models):
+def test_only_linear_layers_change(models):
     m, h = models
     assert isinstance(h.h[0].attn.c_attn, Float16Linear) and isinstance(h.lm_head, Float16Linear)
     assert h.h[0].mlp.c_fc.weight.dtype == torch.float16 and h.h[0].mlp.c_fc.bias.dtype == torch.float32
     assert h.wte.weight.dtype == h.ln_f.weight.dtype == torch.float32  # the tied embedding keeps float32
     assert torch.equal(h.lm_head.weight, m.wte.weight.half())
     assert not any(p.requires_grad for p in h.parameters())
-    assert keep_weights_in(m, "float32") is m and isinstance(m.lm_head, nn.Linear)
+    t = lay_out_for_decoding(copy.deepcopy(m))  # float32: (in, out)
+    assert isinstance(t.h[1].mlp.c_proj, TransposedLinear) and torch.equal(t.h[1].mlp.c_proj.weight_t,
+                                                                           m.h[1].mlp.c_proj.weight.t())
+    # the copy of a tied weight is a buffer: the parameter count stays the trained model's
+    count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
+    assert count(t) == count(h) == count(m) and "lm_head.weight_t" not in t.state_dict()
     with pytest.raises(ConfigError, match="weights must be one of"):
-        keep_weights_in(m, "int3")
+        lay_out_for_decoding(m, "int3")
 
 
 def test_one_row_and_many_rows_match_float32():
     torch.manual_seed(1)
     lin = nn.Linear(96, 200)
-    f16 = Float16Linear(lin)
-    for x in (torch.randn(1, 1, 96), torch.randn(3, 5, 96)):  # the float16 kernel; float32 on converted weights
-        y = f16(x)
-        assert y.dtype == torch.float32 and y.shape == lin(x).shape
-        assert torch.allclose(y, lin(x), atol=2e-3, rtol=0)
-        assert not torch.equal(y, lin(x))  # it does compute with the rounded weights
+    f16, t = Float16Linear(lin), TransposedLinear(lin)
+    with torch.no_grad():
+        for x in (torch.randn(1, 1, 96), torch.randn(3, 5, 96)):  # the float16 kernel; float32 on converted weights
+            y = f16(x)
+            assert y.dtype == torch.float32 and y.shape == lin(x).shape
+            assert torch.allclose(y, lin(x), atol=2e-3, rtol=0)
+            assert not torch.equal(y, lin(x))  # it does compute with the rounded weights
+            assert torch.allclose(t(x), lin(x), atol=1e-5, rtol=0)
 
 
 def test_logits_within_tolerance_and_greedy_tokens_equal_float32(models):

@@ -1,21 +1,25 @@
-"""Weights kept in float16 for decoding: `load(run, weights="float16")`, `--weights float16`.
+"""Linear layers laid out for decoding: `load(run, weights="float32" | "float16")`, `--weights`.
 
 Decoding one sequence at a time is bound by memory bandwidth: every new token reads every
-weight matrix once (0.5 GB for GPT-2 small in float32) to multiply it with one vector.
-Stored in float16, the matrices are half the bytes, and PyTorch's CPU kernel for a float16
-matrix times one vector converts to float32 and accumulates in float32 as it reads.
+weight matrix once (0.5 GB for GPT-2 small in float32) to multiply it with one vector. How
+fast the bytes stream depends on the layout and the dtype, so a language model loaded for
+sampling, evaluation or serving gets its nn.Linear layers replaced (in place; inference only):
 
-Why float16 and not bfloat16 or int8 (measured on this project's avx512_bf16 CPU,
-BENCHMARKS.md): both float16 and bfloat16 halve the bytes, but a bfloat16 linear layer goes
-to oneDNN, which is twice as slow at one row as the float16 vector kernel, and float16 keeps 3
-more bits of mantissa (its range, ±65504, holds a language model's weights and activations).
-int8 weight-only (`torch._weight_int8pack_mm`) needs bfloat16 activations and outputs and was
-slower than float16 at one row.
+- "float32" (the default): the weight stored transposed, (in, out). One row times it is BLAS's
+  vector-times-matrix, which streams the matrix row by row; nn.Linear's (out, in) layout takes
+  a matrix-times-vector kernel that was 1.35x slower on this project's CPU (BENCHMARKS.md). The
+  same products, summed in another order: results equal to float rounding.
+- "float16": the weight stored in float16, (out, in): half the bytes. One row goes through
+  PyTorch's float16 matrix-vector kernel, which converts to float32 and accumulates in float32
+  as it reads. Several rows at once (a prompt, a batch of sequences) have no fast float16
+  kernel on CPUs without avx512_fp16: they are multiplied in float32 by the weight converted for
+  the call (as exact as float32 weights rounded to float16).
 
-Only the linear layers change (embeddings, LayerNorms, attention and the KV cache stay
-float32, and so do every layer's inputs and outputs). More than one row at once (a prompt, a
-batch of sequences) has no fast float16 kernel on such CPUs: those rows are multiplied in
-float32 by the weight converted for the call (as exact as float32 weights rounded to float16).
+Everything else (embeddings, LayerNorms, attention, the KV cache, every layer's inputs and
+outputs) stays float32. bfloat16 halves the bytes too, but a bfloat16 linear layer goes to
+oneDNN, which was half as fast at one row as the float16 kernel, and keeps 3 bits less of
+mantissa; int8 weight-only (`torch._weight_int8pack_mm`) needs bfloat16 activations and outputs
+and was slower than float16 at one row (BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -28,14 +32,39 @@ from ..errors import ConfigError
 WEIGHT_DTYPES = ("float32", "float16")
 
 
+def _keep(layer: nn.Module, name: str, weight: torch.Tensor, tied: bool) -> None:
+    """A weight tied to another module's (an embedding) becomes a buffer: the copy is a layout,
+    not a parameter more (the model's parameter count stays the one it was trained with)."""
+    if tied:
+        layer.register_buffer(name, weight, persistent=False)
+    else:
+        setattr(layer, name, nn.Parameter(weight, requires_grad=False))
+
+
+class TransposedLinear(nn.Module):
+    """An nn.Linear whose weight is stored (in, out) for decoding (inference only)."""
+
+    def __init__(self, linear: nn.Linear, tied: bool = False):
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        _keep(self, "weight_t", linear.weight.detach().t().contiguous(), tied)
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight_t.t(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
 class Float16Linear(nn.Module):
     """An nn.Linear whose weight is stored in float16 (inference only); input and output dtypes
     are the caller's."""
 
-    def __init__(self, linear: nn.Linear):
+    def __init__(self, linear: nn.Linear, tied: bool = False):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.weight = nn.Parameter(linear.weight.detach().half(), requires_grad=False)
+        _keep(self, "weight", linear.weight.detach().half(), tied)
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,15 +82,15 @@ def check_weights_dtype(dtype: str) -> None:
         raise ConfigError(f"weights must be one of {', '.join(WEIGHT_DTYPES)}, got {dtype!r}")
 
 
-def keep_weights_in(model: nn.Module, dtype: str) -> nn.Module:
-    """Replace the model's nn.Linear layers, in place, by ones whose weights are stored in
-    `dtype` ("float32" changes nothing); returns the model, now for inference only. A weight
-    tied to an embedding gets its own float16 copy (the embedding stays float32)."""
+def lay_out_for_decoding(model: nn.Module, dtype: str = "float32") -> nn.Module:
+    """Replace the model's nn.Linear layers, in place, by TransposedLinear ("float32") or
+    Float16Linear ("float16"); returns the model, now for inference only. A weight tied to an
+    embedding gets its own copy (the embedding keeps its float32 table) as a buffer."""
     check_weights_dtype(dtype)
-    if dtype == "float32":
-        return model
+    layer = TransposedLinear if dtype == "float32" else Float16Linear
+    others = {id(p) for m in model.modules() if not isinstance(m, nn.Linear) for p in m.parameters(recurse=False)}
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if isinstance(child, nn.Linear):
-                setattr(parent, name, Float16Linear(child))
+                setattr(parent, name, layer(child, tied=id(child.weight) in others))
     return model.requires_grad_(False)

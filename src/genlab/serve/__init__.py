@@ -17,9 +17,9 @@ from ..errors import ConfigError
 def load_models(runs: list[str], max_batch: int = 16, max_queue: int = 64, device: str = "auto",
                 weights: str = "float32") -> dict[str, Any]:
     """`RUN` or `NAME=RUN` arguments -> {model id: ServedModel}. Ids are the run folder names;
-    weights="float16" applies to the language models among them (genlab.sampling.weights)."""
+    `weights` lays out the language models among them for decoding (genlab.api.load)."""
     from .. import api
-    from ..sampling.weights import check_weights_dtype, keep_weights_in
+    from ..sampling.weights import check_weights_dtype
     from .models import ServedModel
 
     check_weights_dtype(weights)
@@ -30,13 +30,8 @@ def load_models(runs: list[str], max_batch: int = 16, max_queue: int = 64, devic
         if name in named:
             raise ConfigError(f"two runs would both be model {name!r}: name one with NAME=RUN")
         named[name] = path
-    loaded = {}
-    for name, path in named.items():
-        run = api.load(path, device=device)
-        if hasattr(run.recipe, "language_model"):
-            keep_weights_in(run.recipe.language_model(), weights)
-        loaded[name] = ServedModel(name, run, max_batch=max_batch, max_queue=max_queue)
-    return loaded
+    return {name: ServedModel(name, api.load(path, device=device, weights=weights), max_batch=max_batch,
+                              max_queue=max_queue) for name, path in named.items()}
 
 
 def serve_runs(runs: list[str], host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
