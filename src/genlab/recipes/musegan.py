@@ -14,9 +14,10 @@ Training: `n_critic` critic steps (Wasserstein loss + gradient penalty) per gene
 Adam(lr, (0.5, 0.9)) for both, samples from an EMA of the generator. The generator's output is
 the book's tanh per pitch (`output=tanh`) or, by default, a softmax over the pitches and a rest
 per step and track (`output=softmax`); by default it is binary with straight-through gradients
-(`hard`), bars double their steps by resize-convolution (`steps_up=resize`) and the critic also
-reads where notes change (`onset_stream`) — see models/musegan.py for why; `--preset book` keeps
-the book's layout. A soft output becomes notes where it is > 0 (`binarize=threshold`) or, for
+(`hard`) and plays notes drawn from the softmax in training, the likeliest when sampling
+(`stochastic`), bars double their steps by resize-convolution (`steps_up=resize`) and the critic
+also reads where notes change (`onset_stream`) — see models/musegan.py for why; `--preset book`
+keeps the book's layout. A soft output becomes notes where it is > 0 (`binarize=threshold`) or, for
 one-voice tracks such as chorale voices, at most one pitch per step and track
 (`binarize=monophonic`, default).
 
