@@ -37,6 +37,21 @@ def test_cache_equals_no_cache_including_a_sliding_window(model, slide, temperat
     assert all(len(g.tokens) == 40 and g.finish_reason == "length" for g in cached)
 
 
+@pytest.mark.parametrize("weights", ["float32", "float16"])
+def test_cache_equals_no_cache_with_the_decoding_layouts(model, weights):
+    """genlab.load lays linear layers out for decoding (sampling/weights.py); float16 weights take
+    another kernel for one row (cached steps) than for many (the uncached window): same tokens."""
+    import copy
+
+    from genlab.sampling.weights import lay_out_for_decoding
+
+    laid_out = lay_out_for_decoding(copy.deepcopy(model), weights)
+    cached = generate(laid_out, PROMPTS, 40, temperature=0)
+    assert [g.tokens for g in cached] == [g.tokens for g in generate(laid_out, PROMPTS, 40, temperature=0,
+                                                                        use_cache=False)]
+    assert [g.tokens for g in cached] == [g.tokens for g in generate(model, PROMPTS, 40, temperature=0)]
+
+
 def test_batch_rows_equal_single_prompt_calls(model):
     batch = generate(model, PROMPTS, 20, temperature=0.9, top_p=0.9, seed=3)
     for i, p in enumerate(PROMPTS):
