@@ -100,7 +100,8 @@ def speed(hf, fp32, fp16, trained, a) -> dict:
 
     def run_hf() -> list[int]:
         with torch.no_grad():
-            return hf.generate(prompt, max_new_tokens=a.new, min_new_tokens=a.new, do_sample=False)[0, PROMPT_LEN:].tolist()
+            out = hf.generate(prompt, max_new_tokens=a.new, min_new_tokens=a.new, do_sample=False)
+        return out[0, PROMPT_LEN:].tolist()
 
     def genlab_run(model: nn.Module, use_cache: bool = True):
         return lambda: generate(model, prompt.tolist(), a.new, temperature=0, use_cache=use_cache)[0].tokens
