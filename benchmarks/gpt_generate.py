@@ -16,9 +16,9 @@ through `genlab import gpt2` (genlab.api.import_gpt2) and loaded twice: `genlab.
   every step instead of KVBuffers), no cache at all. Median tokens/s of
   each, and the bytes each token reads (the linear layers' weights; the KV cache at the mean
   length) per second. The token sequences are compared.
-- kernels: every weight matrix product of one decoding step (batch 1) as bare calls, float32 /
-  float16 / bfloat16 (F.linear) / int8 weight-only (torch._weight_int8pack_mm, bfloat16
-  activations): min over repeats.
+- kernels: every weight matrix product of one decoding step (batch 1) as bare calls, float32 in
+  both layouts / float16 / bfloat16 (F.linear) / int8 weight-only (torch._weight_int8pack_mm,
+  bfloat16 activations): min over repeats, at 1 thread and at the run's thread count.
 - agreement: float16 weights against float32 on `--prompts` random prompts: both models are fed
   float32's greedy continuation one token at a time (the decoding path), so "greedy equal" =
   float16 picks the same token at every step; the largest logit difference over all steps.
@@ -224,8 +224,13 @@ def main() -> None:
     res: dict = {"threads": torch.get_num_threads(), "load_avg_before": os.getloadavg(), "new_tokens": a.new,
                  "repeats": a.repeats, "import_seconds": import_seconds, "transformers_version": hf_version,
                  "torch": torch.__version__}
-    if "kernels" in parts:
-        res["kernels"] = kernels(trained)
+    if "kernels" in parts:  # at 1 thread and at the run's thread count: how each kernel scales
+        threads = torch.get_num_threads()
+        res["kernels"] = {}
+        for t in sorted({1, threads}):
+            torch.set_num_threads(t)
+            res["kernels"][f"{t} thread{'s' if t > 1 else ''}"] = kernels(trained)
+        torch.set_num_threads(threads)
     if "speed" in parts:
         res["speed"] = speed(hf, fp32, fp16, trained, a)
     if "agreement" in parts:
