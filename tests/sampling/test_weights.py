@@ -42,7 +42,7 @@ def test_one_row_and_many_rows_match_float32():
     lin = nn.Linear(96, 200)
     f16, t = Float16Linear(lin), TransposedLinear(lin)
     with torch.no_grad():
-        for x in (torch.randn(1, 1, 96), torch.randn(3, 5, 96)):  # the float16 kernel; float32 on converted weights
+        for x in (torch.randn(1, 1, 96), torch.randn(2, 2, 96), torch.randn(3, 5, 96)):  # float16 kernel: 1, 4 rows
             y = f16(x)
             assert y.dtype == torch.float32 and y.shape == lin(x).shape
             assert torch.allclose(y, lin(x), atol=2e-3, rtol=0)

@@ -9,11 +9,12 @@ sampling, evaluation or serving gets its nn.Linear layers replaced (in place; in
   vector-times-matrix, which streams the matrix row by row; nn.Linear's (out, in) layout takes
   a matrix-times-vector kernel that was 1.35x slower on this project's CPU (BENCHMARKS.md). The
   same products, summed in another order: results equal to float rounding.
-- "float16": the weight stored in float16, (out, in): half the bytes. One row goes through
-  PyTorch's float16 matrix-vector kernel, which converts to float32 and accumulates in float32
-  as it reads. Several rows at once (a prompt, a batch of sequences) have no fast float16
-  kernel on CPUs without avx512_fp16: they are multiplied in float32 by the weight converted for
-  the call (as exact as float32 weights rounded to float16).
+- "float16": the weight stored in float16, (out, in): half the bytes. Up to FLOAT16_ROWS rows
+  at once (decoding one sequence, a server's small batches) go through PyTorch's float16
+  matrix-vector kernel, which converts to float32 and accumulates in float32 as it reads. More
+  rows (a prompt, larger batches) have no fast float16 kernel on CPUs without avx512_fp16: they
+  are multiplied in float32 by the weight converted for the call, about as fast as float32
+  weights (and as exact as float32 weights rounded to float16).
 
 Everything else (embeddings, LayerNorms, attention, the KV cache, every layer's inputs and
 outputs) stays float32. bfloat16 halves the bytes too, but a bfloat16 linear layer goes to
@@ -30,6 +31,7 @@ from torch import nn
 from ..errors import ConfigError
 
 WEIGHT_DTYPES = ("float32", "float16")
+FLOAT16_ROWS = 4  # the float16 kernel beat float32 up to 4 rows here, converting the weight from 6
 
 
 def _keep(layer: nn.Module, name: str, weight: torch.Tensor, tied: bool) -> None:
@@ -68,7 +70,7 @@ class Float16Linear(nn.Module):
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.numel() == x.shape[-1]:  # one row: the float16 matrix-vector kernel
+        if x.numel() <= FLOAT16_ROWS * x.shape[-1]:  # a few rows: the float16 matrix-vector kernel
             y = F.linear(x.to(torch.float16), self.weight).to(x.dtype)
             return y if self.bias is None else y + self.bias
         return F.linear(x, self.weight.to(x.dtype), self.bias)
