@@ -12,9 +12,8 @@ and the unconditional model that classifier-free guidance mixes at sampling time
 Text-conditional models (`text_encoder=CLIP_RUN`, procedural faces; diffusion/text.py): the
 U-Net sees the pooled CLIP embedding of one of `captions_per_image` captions per face (through a
 linear map scaled like a class embedding, `text_projection`), dropped to zero with probability
-`p_uncond`. `genlab sample RUN --set prompt="a blond person with
-glasses" --set guidance=3`; the byte-level BPE encodes any word (words the captions never
-used change little). Evaluation adds prompt-following (metrics/prompt_following.py) and the CLIP score.
+`p_uncond`. `genlab sample RUN --set prompt="a blond person with glasses" --set guidance=3`;
+the byte-level BPE encodes any word (words the captions never used change little). Evaluation adds prompt-following (metrics/prompt_following.py) and the CLIP score.
 
 Sampling: `sampler=ddpm` (ancestral, all T steps by default) or `sampler=ddim` (any number of
 `steps`, `eta` 0 = deterministic, 1 = stochastic as in the book), `guidance` for
