@@ -38,7 +38,7 @@ def test_unet_scalar_timestep_and_errors():
 
 def test_text_projection_starts_as_far_apart_as_class_labels():
     """The linear text projection (the default) maps two unit-length text embeddings about as far
-    apart as two class-embedding rows; the older MLP started them about ten times closer, which
+    apart as two class-embedding rows; the older MLP started them tens of times closer, which
     left a 2-pixel detail (the faces' smile) barely conditioned (BENCHMARKS.md, text to image)."""
     torch.manual_seed(1)
     y = torch.nn.functional.normalize(torch.randn(64, 16), dim=1)

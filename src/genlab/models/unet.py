@@ -19,8 +19,8 @@ a pooled text embedding (e.g. CLIP's, unit length) to the time embedding; the ze
 "null" text. The map (`text_projection`) is "linear", initialised N(0, 1) so that a unit-length
 embedding lands as far out as a class embedding row does (norm about sqrt(time_dim)), or "mlp"
 (Linear-SiLU-Linear at PyTorch's default init, runs saved before 2026-11-30), whose outputs start
-about ten times smaller: with it a 2-pixel detail such as the faces' smile was still barely
-conditioned after 3,000 steps (BENCHMARKS.md, text to image).
+at norm about 0.7, two prompts about 0.3 apart instead of 16: with it a 2-pixel detail such as
+the faces' smile was still barely conditioned after 3,000 steps (BENCHMARKS.md, text to image).
 """
 from __future__ import annotations
 
