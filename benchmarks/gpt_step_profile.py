@@ -12,9 +12,14 @@ per-step bookkeeping (reading the logged loss). Two parts:
   the loss, embeddings, the batch, element-wise and copies), as milliseconds per step and
   shares. The profiler's own overhead inflates small operators, so read it as a breakdown,
   and take step times from `--time`.
+- `--attention`: the model's attention alone (batch 12, 4 heads, 64 positions, head size 32;
+  forward + backward, four layers' worth) through F.scaled_dot_product_attention with
+  is_causal (the model's path), with an explicit boolean mask, forced to the math backend, and
+  written out (scores, masked softmax, weighted sum); alternated, medians, and the largest
+  difference from the model's path.
 
     python benchmarks/gpt_step_profile.py [--threads 2] [--steps 200] [--time] [--profile]
-        [--data ../shared/data/text/tinyshakespeare.txt] [--set KEY=VALUE ...] [--out results.json]
+        [--attention] [--data ../shared/data/text/tinyshakespeare.txt] [--set KEY=VALUE ...] [--out results.json]
 """
 from __future__ import annotations
 
@@ -93,15 +98,18 @@ def make_step(r):
 
 
 def time_steps(step, steps: int) -> dict:
-    for _ in range(20):
+    t = time.perf_counter()
+    for _ in range(20):   # with compile=true, the first step compiles
         step()
+    warmup = time.perf_counter() - t
     ts = []
     for _ in range(steps):
         t = time.perf_counter()
         step()
         ts.append(time.perf_counter() - t)
     return {"median_ms": round(1e3 * statistics.median(ts), 2), "mean_ms": round(1e3 * statistics.fmean(ts), 2),
-            "p10_ms": round(1e3 * sorted(ts)[len(ts) // 10], 2), "steps": steps}
+            "p10_ms": round(1e3 * sorted(ts)[len(ts) // 10], 2), "steps": steps,
+            "first_20_steps_seconds": round(warmup, 2)}
 
 
 def profile_steps(step, steps: int) -> dict:
@@ -129,6 +137,52 @@ def profile_steps(step, steps: int) -> dict:
                                     for k, v in sorted(ops.items(), key=lambda kv: -kv[1])[:25]}}
 
 
+def attention_variants(rounds: int = 30) -> dict:
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    B, H, T, D = 12, 4, 64, 32
+    torch.manual_seed(0)
+    qkv = torch.randn(B, T, 3 * H * D, requires_grad=True)
+    grad = torch.randn(B, H, T, D)
+    keep = torch.ones(T, T, dtype=torch.bool).tril()
+
+    def heads():
+        return [t.view(B, T, H, D).transpose(1, 2) for t in qkv.split(H * D, dim=2)]
+
+    def causal():
+        return F.scaled_dot_product_attention(*heads(), is_causal=True)
+
+    def masked():
+        return F.scaled_dot_product_attention(*heads(), attn_mask=keep)
+
+    def math_backend():
+        with sdpa_kernel(SDPBackend.MATH):
+            return F.scaled_dot_product_attention(*heads(), is_causal=True)
+
+    def explicit():
+        q, k, v = heads()
+        att = (q @ k.transpose(-2, -1)) * D ** -0.5
+        return att.masked_fill(~keep, float("-inf")).softmax(-1) @ v
+
+    variants = {"sdpa is_causal (model)": causal, "sdpa bool mask": masked, "sdpa math backend": math_backend,
+                "explicit softmax": explicit}
+    ref = causal().detach()
+    out, ts = {}, {k: [] for k in variants}
+    for name, fn in variants.items():
+        out[name] = {"max_abs_diff": float((fn().detach() - ref).abs().max())}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            t = time.perf_counter()
+            for _ in range(4):   # four layers
+                fn().backward(grad)
+                qkv.grad = None
+            ts[name].append(time.perf_counter() - t)
+    for name in variants:
+        out[name]["fwd_bwd_ms_per_step"] = round(1e3 * statistics.median(ts[name]), 3)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(REPO.parent / "shared/data/text/tinyshakespeare.txt"))
@@ -136,10 +190,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--time", action="store_true", help="median step time")
     ap.add_argument("--profile", action="store_true", help="torch.profiler breakdown")
+    ap.add_argument("--attention", action="store_true", help="attention variants, alone")
     ap.add_argument("--set", action="append", default=[], help="extra config KEY=VALUE for the recipe")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    if not (a.time or a.profile):
+    if not (a.time or a.profile or a.attention):
         a.time = a.profile = True
     with tempfile.TemporaryDirectory(prefix="gpt-step-") as tmp:
         r = build(a.data, a.threads, a.set, Path(tmp))
@@ -149,6 +204,8 @@ def main() -> None:
             out["time"] = time_steps(step, a.steps)
         if a.profile:
             out["profile"] = profile_steps(step, a.steps)
+        if a.attention:
+            out["attention"] = attention_variants()
     text = json.dumps(out, indent=1)
     print(text)
     if a.out:
