@@ -12,44 +12,12 @@ from genlab.cli import main
 from genlab.engine.checkpoints import average_tensors, kept_checkpoints
 from genlab.engine.rundir import RunDir
 from genlab.engine.trainer import Trainer
-from genlab.engine.config import TrainConfig
 from genlab.errors import RunDirError
-from genlab.recipes.base import Recipe
-
-
-class Line(Recipe):
-    """Fit y = 3x - 1 with one linear layer: a few milliseconds per step."""
-
-    name = "line"
-    Config = TrainConfig
-
-    def build_modules(self):
-        torch.manual_seed(0)
-        return {"model": torch.nn.Linear(1, 1)}
-
-    def prepare_data(self):
-        self.xs = torch.linspace(-1, 1, 64)[:, None]
-
-    def batch(self, index):
-        return self.xs[self.batch_indices(index, len(self.xs))]
-
-    def training_step(self, x, step):
-        loss = ((self.train_modules["model"](x) - (3 * x - 1)) ** 2).mean()
-        self.optimize("model", loss)
-        return {"loss": loss.item()}
-
-    def evaluate(self):
-        return {}
-
-    def generate(self, opts):
-        return self.modules["model"](torch.zeros(1, 1))
-
-    def write_samples(self, out_dir, opts):
-        return []
+from line_recipe import LineConfig, LineRecipe
 
 
 def _fit(path, **config):
-    r = Line(TrainConfig(batch_size=16, lr=0.05, eval_every=0, **config), run_dir=path)
+    r = LineRecipe(LineConfig(eval_every=0, **config), run_dir=path)
     r.setup(training=True)
     Trainer(r, RunDir(path), progress=False).fit()
 
