@@ -267,7 +267,8 @@ def whole(work: Path, text: Path, dataset: str, threads: int | None, iters: list
     return res
 
 
-def first_step_seconds(work: Path, text: Path, name: str, cache: Path, threads: int | None) -> float:
+def first_step_seconds(work: Path, text: Path, name: str, cache: Path, threads: int | None,
+                       extra: list[str] = ()) -> float:
     """Seconds from launching `genlab train` until metrics.jsonl holds its first row (step 1)."""
     out = work / name
     if out.exists():
@@ -276,7 +277,7 @@ def first_step_seconds(work: Path, text: Path, name: str, cache: Path, threads: 
         shutil.rmtree(out)
     env = {**env_with_threads(threads), "GENLAB_CACHE": str(cache)}
     cmd = [PY, "-m", "genlab", "train", "gpt", "--data", str(text), "--out", str(out), "--no-progress",
-           *GENLAB_SAME, "--set", "max_steps=100000"]
+           *GENLAB_SAME, "--set", "max_steps=100000", *extra]
     metrics = out / "metrics.jsonl"
     t0 = time.perf_counter()
     with subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as p:
@@ -290,12 +291,14 @@ def first_step_seconds(work: Path, text: Path, name: str, cache: Path, threads: 
         raise SystemExit(f"genlab ended before its first step: {p.stderr.read().decode()[-2000:]}")
 
 
-def startup(work: Path, text: Path, threads: int | None, repeats: int) -> dict:
-    """Time to first step with an empty corpus cache and with a warm one, alternated, medians."""
+def startup(work: Path, text: Path, threads: int | None, repeats: int, extra: list[str]) -> dict:
+    """Time to first step with an empty corpus cache and with a warm one, alternated, medians.
+    extra: more genlab arguments (e.g. --set tokenizer=word)."""
     import shutil
 
     cached_dir = work / "cache-warm"
-    first_step_seconds(work, text, "genlab-startup-warmup", cached_dir, threads)  # fills it (and the OS's file cache)
+    shutil.rmtree(cached_dir, ignore_errors=True)
+    first_step_seconds(work, text, "genlab-startup-warmup", cached_dir, threads, extra)  # fills it (and the OS's file cache)
     cold, cached = [], []
     for i in range(repeats):
         cold_dir = work / "cache-cold"
@@ -303,11 +306,11 @@ def startup(work: Path, text: Path, threads: int | None, repeats: int) -> dict:
         for kind in (("cold", "cached") if i % 2 == 0 else ("cached", "cold")):
             if kind == "cold":
                 shutil.rmtree(cold_dir, ignore_errors=True)
-                cold.append(first_step_seconds(work, text, "genlab-startup", cold_dir, threads))
+                cold.append(first_step_seconds(work, text, "genlab-startup", cold_dir, threads, extra))
             else:
-                cached.append(first_step_seconds(work, text, "genlab-startup", cached_dir, threads))
+                cached.append(first_step_seconds(work, text, "genlab-startup", cached_dir, threads, extra))
         print(f"startup run {i}: cold {cold[-1]:.2f} s, cached {cached[-1]:.2f} s", flush=True)
-    return {"cold_seconds": cold, "cached_seconds": cached, "median_cold_seconds": statistics.median(cold),
+    return {"extra": extra, "cold_seconds": cold, "cached_seconds": cached, "median_cold_seconds": statistics.median(cold),
             "median_cached_seconds": statistics.median(cached)}
 
 
@@ -393,6 +396,8 @@ def main() -> None:
     p.add_argument("--wait-policy", default="", choices=["", "PASSIVE", "ACTIVE"],
                    help="OMP_WAIT_POLICY for both programs (default: OpenMP's own; PASSIVE on a shared machine)")
     p.add_argument("--iters", default="500,2000", help="whole part: iteration counts")
+    p.add_argument("--startup-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="startup part: more genlab config (e.g. tokenizer=word)")
     p.add_argument("--repeats", type=int, default=3, help="whole and startup parts: alternated repeats")
     p.add_argument("--out", default=None, help="JSON results (default: WORK/results.json)")
     a = p.parse_args()
@@ -415,7 +420,8 @@ def main() -> None:
     if "whole" in a.parts:
         results["whole"] = whole(work, text, dataset, a.threads, [int(x) for x in a.iters.split(",")], a.repeats)
     if "startup" in a.parts:
-        results["startup"] = startup(work, text, a.threads, a.repeats)
+        extra = [x for kv in a.startup_set for x in ("--set", kv)]
+        results["startup"] = startup(work, text, a.threads, a.repeats, extra)
     results["load_avg_end"] = os.getloadavg()
     out = Path(a.out) if a.out else work / "results.json"
     out.write_text(json.dumps(results, indent=1, default=str))
