@@ -12,6 +12,10 @@ per-step bookkeeping (reading the logged loss). Two parts:
   the loss, embeddings, the batch, element-wise and copies), as milliseconds per step and
   shares. The profiler's own overhead inflates small operators, so read it as a breakdown,
   and take step times from `--time`.
+- `--probe`: what the automatic thread choice (threads=0, engine/threads.py) costs at the start
+  of a run on a quiet machine of this many CPUs: its step probe (throwaway optimizers, one
+  untimed and up to three timed steps per candidate thread count), timed as `genlab train`
+  runs it.
 - `--attention`: the model's attention alone (batch 12, 4 heads, 64 positions, head size 32;
   forward + backward, four layers' worth) through F.scaled_dot_product_attention with
   is_causal (the model's path), with an explicit boolean mask, forced to the math backend, and
@@ -137,6 +141,23 @@ def profile_steps(step, steps: int) -> dict:
                                     for k, v in sorted(ops.items(), key=lambda kv: -kv[1])[:25]}}
 
 
+def probe_seconds(r, cpus: int) -> dict:
+    import os
+
+    from genlab.engine.threads import CPUs, configure_threads
+    from genlab.engine.trainer import step_probe
+
+    quiet = CPUs(affinity=cpus, load=1.0, competing=1.0)   # nothing else running
+    seconds = []
+    for _ in range(2):   # the first also imports torch._dynamo (the first optimizer), which a run pays anyway
+        t = time.perf_counter()
+        with step_probe(r) as step:
+            n = configure_threads(0, step=step, cpus=quiet)
+        seconds.append(round(time.perf_counter() - t, 3))
+    return {"first_probe_seconds": seconds[0], "probe_seconds": seconds[1], "chosen_threads": n, "cpus": cpus,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+
 def attention_variants(rounds: int = 30) -> dict:
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -191,15 +212,18 @@ def main() -> None:
     ap.add_argument("--time", action="store_true", help="median step time")
     ap.add_argument("--profile", action="store_true", help="torch.profiler breakdown")
     ap.add_argument("--attention", action="store_true", help="attention variants, alone")
+    ap.add_argument("--probe", action="store_true", help="cost of the automatic thread choice's step probe")
     ap.add_argument("--set", action="append", default=[], help="extra config KEY=VALUE for the recipe")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    if not (a.time or a.profile or a.attention):
+    if not (a.time or a.profile or a.attention or a.probe):
         a.time = a.profile = True
     with tempfile.TemporaryDirectory(prefix="gpt-step-") as tmp:
         r = build(a.data, a.threads, a.set, Path(tmp))
         step = make_step(r)
         out: dict = {"threads": a.threads, "torch": torch.__version__, "set": a.set}
+        if a.probe:   # first: a fresh process pays what `genlab train` pays
+            out["probe"] = probe_seconds(r, a.threads)
         if a.time:
             out["time"] = time_steps(step, a.steps)
         if a.profile:
