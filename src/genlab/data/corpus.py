@@ -40,6 +40,7 @@ import torch
 
 from ..engine.io import atomic_write, write_text
 from ..errors import DataError, GenlabError
+from ..tokenizers.base import Tokenizer, load_tokenizer
 from .download import cache_root
 from .text import read_text
 
@@ -273,11 +274,9 @@ def _touch_and_prune(entry: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _cached_tokenizer(directory: Path, fit: Callable[[], Any]):
+def _cached_tokenizer(directory: Path, fit: Callable[[], Tokenizer]) -> Tokenizer:
     """The tokenizer saved in `directory` when it is intact (JSON that reproduces the recorded
     fingerprint), else fit() saved there."""
-    from ..tokenizers import load_tokenizer
-
     try:
         tokenizer = load_tokenizer(directory)
         recorded = json.loads((directory / "key.json").read_text(encoding="utf-8"))["fingerprint"]
@@ -291,8 +290,9 @@ def _cached_tokenizer(directory: Path, fit: Callable[[], Any]):
     return tokenizer
 
 
-def prepare_corpus(text: str, val_fraction: float, fit: Callable[[str], Any], fit_settings: dict[str, Any] | None,
-                   fallback: Path, tokenizer=None, cache: Path | None = None):
+def prepare_corpus(text: str, val_fraction: float, fit: Callable[[str], Tokenizer] | None,
+                   fit_settings: dict[str, Any] | None, fallback: Path, tokenizer: Tokenizer | None = None,
+                   cache: Path | None = None) -> tuple[Tokenizer, "TokenCorpus"]:
     """(tokenizer, TokenCorpus) of `text`, through the user cache (see the module docstring).
 
     tokenizer: a given one (a saved run's); else fit(train_text), reused from the cache when
