@@ -78,12 +78,13 @@ def main() -> None:
         follow[f"text, guidance {g:g}"] = {**m, "seconds": time.time() - t0}
         print(follow_row(f"text, guidance {g:g}" + (" (its unconditional path)" if g == 0 else ""),
                          follow[f"text, guidance {g:g}"]), flush=True)
-    for name, path, g in (("class-conditional (glasses), guidance 3", args.cond, 3.0),
-                          ("unconditional", args.uncond, 0.0)):
+    for name, path, g in (("class-conditional ({}), guidance 3", args.cond, 3.0), ("unconditional", args.uncond, 0.0)):
         if path is None:
             continue
         t0 = time.time()
-        m = genlab.load(path, device="cpu").recipe.prompt_following(args.n, g)
+        recipe = genlab.load(path, device="cpu").recipe
+        name = name.format(recipe.config.attribute)
+        m = recipe.prompt_following(args.n, g)
         follow[name] = {**m, "seconds": time.time() - t0}
         print(follow_row(name, follow[name]), flush=True)
     results["prompt_following"] = follow

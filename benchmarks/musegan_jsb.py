@@ -21,18 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from jsb_run import DATA, add_run_args, train_or_reuse
 
 import genlab
 from genlab.metrics.music import music_stats, parse_rates
 from genlab.recipes.musegan import load_rolls, segments, stat_gap
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "music" / "jsb_chorales_16th.json"
 KEYS = ("empty_bar_rate", "pitch_classes_per_bar", "qualified_note_rate", "tonal_distance")
 TOLERANCE = 0.15
 MAX_EMPTY = 0.05
@@ -58,33 +56,16 @@ def verdict(gen: dict[str, float], target: dict[str, float]) -> dict[str, bool]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=0, help="training steps (0 = the recipe's default)")
-    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--out", default="/tmp/genlab-bench-musegan")
-    ap.add_argument("--run", help="score this existing run directory instead of training")
+    add_run_args(ap, out="/tmp/genlab-bench-musegan", which="best")
     ap.add_argument("--samples", type=int, default=2000, help="generated segments scored")
     ap.add_argument("--parse", type=int, default=100, help="generated MIDI files read back by both parsers")
-    ap.add_argument("--which", default="best", choices=["best", "last"])
     args = ap.parse_args()
     if not DATA.is_file():
         print(f"{DATA} not found; nothing to benchmark", file=sys.stderr)
         return 1
-    seconds = None
-    if args.run:
-        run_dir = Path(args.run)
-    else:
-        run_dir = Path(args.out)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        sets = list(args.sets) + ([f"max_steps={args.steps}"] if args.steps else [])
-        t0 = time.time()
-        genlab.train("musegan", data=DATA, overrides=sets, out=run_dir, progress=False)
-        seconds = time.time() - t0
-    run = genlab.load(run_dir, which=args.which)
+    bench = train_or_reuse("musegan", args)
+    run, run_dir, seconds = bench.run, bench.dir, bench.seconds
     r = run.recipe
-    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    train_rows = [x for x in rows if x.get("kind") == "train"]
-    if seconds is None and train_rows:
-        seconds = train_rows[-1]["time"]
     stats = data_stats(run)
     with r.eval_mode():
         gen_rolls = r.generate_rolls(args.samples, SEED)
@@ -93,7 +74,7 @@ def main() -> int:
     base = music_stats(base_rolls, r.config.lowest)
     parse = parse_rates(r.to_midi(gen_rolls[:args.parse]))
     ok = verdict(gen, stats["train"])
-    result = {"run": str(run_dir), "checkpoint": args.which, "steps": train_rows[-1]["step"] if train_rows else None,
+    result = {"run": str(run_dir), "checkpoint": args.which, "steps": bench.steps,
               "seconds": seconds, "config": {k: v for k, v in vars(run.config).items() if k != "data"},
               "data_train": stats["train"], "data_test": stats["test"], "generated": gen, "untrained": base,
               "stat_gap": stat_gap(gen, stats["train"]), "untrained_stat_gap": stat_gap(base, stats["train"]),

@@ -24,53 +24,34 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
+from jsb_run import DATA, add_run_args, train_or_reuse
 
-import genlab
 from genlab.data.midi import Track, midi_bytes, write_midi
 from genlab.metrics.music import parse_rates
 from genlab.tokenizers.events import EOS, VOCAB_SIZE, decode_notes
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "music" / "jsb_chorales_16th.json"
 KEYS = ("empty_bar_rate", "pitch_classes_per_bar", "qualified_note_rate", "notes_per_bar", "pitch_range",
         "polyphony")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=0, help="training steps (0 = the recipe's default)")
-    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--out", default="/tmp/genlab-bench-music-transformer")
-    ap.add_argument("--run", help="score this existing run directory instead of training")
+    add_run_args(ap, out="/tmp/genlab-bench-music-transformer", which="last")
     ap.add_argument("--samples", type=int, default=16, help="decoded samples scored")
     ap.add_argument("--events", type=int, default=512, help="events per decoded sample")
-    ap.add_argument("--which", default="last", choices=["best", "last"])
     args = ap.parse_args()
     if not DATA.is_file():
         print(f"{DATA} not found; nothing to benchmark", file=sys.stderr)
         return 1
-    seconds = None
-    if args.run:
-        run_dir = Path(args.run)
-    else:
-        run_dir = Path(args.out)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        sets = list(args.sets) + ([f"max_steps={args.steps}"] if args.steps else [])
-        t0 = time.time()
-        genlab.train("music-transformer", data=DATA, overrides=sets, out=run_dir, progress=False)
-        seconds = time.time() - t0
-    run = genlab.load(run_dir, which=args.which)
-    r = run.recipe
+    bench = train_or_reuse("music-transformer", args)
+    run_dir, seconds = bench.dir, bench.seconds
+    r = bench.run.recipe
     c = r.config
-    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    train_rows = [x for x in rows if x.get("kind") == "train"]
-    if seconds is None and train_rows:
-        seconds = train_rows[-1]["time"]
     r.load_data_once()
     c.eval_windows = 0                                   # every whole held-out window
     with r.eval_mode():
@@ -90,7 +71,7 @@ def main() -> int:
     parse = parse_rates([midi_bytes(write_midi([Track(n)], tempo=c.tempo)) for n in notes])
     lengths = [len(g) for g in gens]
     n_params = sum(p.numel() for p in r.modules["model"].parameters())
-    result = {"run": str(run_dir), "checkpoint": args.which, "steps": train_rows[-1]["step"] if train_rows else None,
+    result = {"run": str(run_dir), "checkpoint": args.which, "steps": bench.steps,
               "seconds": seconds, "params": n_params, "torch_threads": torch.get_num_threads(),
               "config": {k: v for k, v in vars(c).items() if k != "data"}, "held_out_events": len(r.held_stream),
               "nll_per_event": nll, "stats": stats, "parse": parse, "samples": args.samples,

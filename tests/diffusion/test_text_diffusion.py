@@ -1,5 +1,6 @@
 """Text-conditional diffusion on a tiny clip run: prompts and guidance (API and CLI), guidance 0 =
-unconditional, a self-contained run directory, resume, a CLIP of another image size."""
+unconditional, a self-contained run directory, resume, a CLIP of another image size, runs saved
+before the linear text projection."""
 import math
 import shutil
 
@@ -120,3 +121,21 @@ def test_clip_of_another_image_size(runs):
     assert math.isfinite(run.recipe.text.score(images, ["a smiling face"] * 2))
     with pytest.raises(ConfigError):
         genlab.train("diffusion", overrides={**over, "channels": 1}, out=tmp / "grey", progress=False)
+
+
+def test_runs_saved_before_the_linear_projection_still_load_and_sample_the_same(runs):
+    """A text run saved before `text_projection` existed (its config lacks the key) had the MLP:
+    it loads as one (saved_defaults) and samples exactly as before; new runs get the linear map."""
+    tmp, new = runs
+    assert new.recipe.config.text_projection == "linear"
+    over = {**TINY, "max_steps": 2, "save_every": 0, "eval_samples": 4, "text_projection": "mlp",
+            "text_encoder": str(tmp / "clip")}
+    old = genlab.train("diffusion", overrides=over, out=tmp / "old", progress=False)
+    before = old.sample(n=2, seed=5, steps=2, prompt="a smiling face").parts["samples"].images
+    config = old.path / "config.toml"
+    config.write_text("".join(line for line in config.read_text().splitlines(keepends=True)
+                              if not line.startswith("text_projection")))
+    loaded = genlab.load(old.path, device="cpu")
+    assert loaded.recipe.config.text_projection == "mlp"
+    after = loaded.sample(n=2, seed=5, steps=2, prompt="a smiling face").parts["samples"].images
+    assert np.array_equal(before, after)

@@ -101,3 +101,22 @@ def test_onset_stream_reads_note_changes():
     g, = torch.autograd.grad(C(x).sum(), x, create_graph=True)   # double backward (the gradient penalty)
     g.square().sum().backward()
     assert C.onsets[0].weight.grad.abs().sum() > 0        # changes reach the stream, through the penalty too
+
+
+@pytest.mark.parametrize("output", ["softmax", "tanh"])
+def test_stochastic_output_draws_notes_in_training_and_plays_the_likeliest_when_sampling(output: str):
+    """Training plays notes drawn from the output's distribution (often not the likeliest of a
+    nearly flat untrained one); sampling (eval) plays the likeliest, the same on every call."""
+    cfg = MuseGANConfig(n_pitches=24, n_tracks=2, z_dim=8, width=0.05, output=output, hard=True, stochastic=True)
+    torch.manual_seed(0)
+    G = MuseGenerator(cfg)
+    z = torch.randn(16, 6, 8)
+    likeliest = G.eval()(z)
+    assert torch.equal(likeliest, G(z))
+    drawn = G.train()(z)
+    assert torch.allclose(drawn.abs(), torch.ones_like(drawn))    # binary (up to straight-through rounding)
+    if output == "softmax":
+        assert ((drawn > 0).sum(-1) <= 1).all()
+    assert (drawn != likeliest).any(-1).float().mean() > 0.5      # most steps play other notes
+    (drawn * torch.randn_like(drawn)).sum().backward()             # straight through, as the argmax
+    assert G.bar_gens[0].to_pitches.weight.grad.abs().sum() > 0

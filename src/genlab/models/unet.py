@@ -14,9 +14,13 @@ Layout, top to bottom:
                   down, then nearest-neighbour upsample + conv to the previous width
   conv_out        GroupNorm -> SiLU -> conv to out_channels (zero-initialised)
 The class embedding has one extra row, index `num_classes`, the "null" class used for
-classifier-free guidance (Ho & Salimans 2022). Text conditioning (`text_dim` > 0) adds an MLP of
+classifier-free guidance (Ho & Salimans 2022). Text conditioning (`text_dim` > 0) adds a map of
 a pooled text embedding (e.g. CLIP's, unit length) to the time embedding; the zero vector is the
-"null" text.
+"null" text. The map (`text_projection`) is "linear", initialised N(0, 1) so that a unit-length
+embedding lands as far out as a class embedding row does (norm about sqrt(time_dim)), or "mlp"
+(Linear-SiLU-Linear at PyTorch's default init, runs saved before 2026-11-30), whose outputs start
+at norm about 0.7, two prompts about 0.3 apart instead of 16: with it a 2-pixel detail such as
+the faces' smile was still barely conditioned after 3,000 steps (BENCHMARKS.md, text to image).
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ class UNetConfig:
     dropout: float = 0.0
     num_classes: int = 0                    # 0 = unconditional; else labels 0..num_classes-1 (+ null)
     text_dim: int = 0                       # > 0: conditioned on pooled text embeddings of this size
+    text_projection: str = "linear"         # linear | mlp: how the text embedding joins the time embedding
     time_dim: int = 0                       # 0 = 4 * channels[0]
 
     def __post_init__(self) -> None:
@@ -161,8 +166,7 @@ class UNet(nn.Module):
         tdim = cfg.time_dim or 4 * ch0
         self.time_mlp = nn.Sequential(nn.Linear(ch0, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
         self.class_emb = nn.Embedding(cfg.num_classes + 1, tdim) if cfg.num_classes > 0 else None
-        self.text_emb = nn.Sequential(nn.Linear(cfg.text_dim, tdim), nn.SiLU(), nn.Linear(tdim, tdim)) \
-            if cfg.text_dim > 0 else None
+        self.text_emb = self._text_projection(cfg, tdim) if cfg.text_dim > 0 else None
         if self.class_emb is not None and self.text_emb is not None:
             raise ValueError("a U-Net is conditioned on class labels or on text, not both")
         self.conv_in = nn.Conv2d(cfg.in_channels, ch0, 3, padding=1)
@@ -181,6 +185,18 @@ class UNet(nn.Module):
         self.upsample = nn.ModuleList(Upsample(widths[i], widths[i - 1]) for i in reversed(range(1, n_levels)))
         self.norm_out = _norm(ch0, cfg.groups)
         self.conv_out = _zero(nn.Conv2d(ch0, cfg.out_channels or cfg.in_channels, 3, padding=1))
+
+    @staticmethod
+    def _text_projection(cfg: UNetConfig, tdim: int) -> nn.Module:
+        if cfg.text_projection == "mlp":
+            return nn.Sequential(nn.Linear(cfg.text_dim, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
+        if cfg.text_projection != "linear":
+            raise ValueError(f"text_projection must be 'linear' or 'mlp', got {cfg.text_projection!r}")
+        # Like nn.Embedding's N(0, 1) rows: a unit-length text embedding maps to norm ~sqrt(tdim),
+        # so two prompts that differ in one attribute start as far apart as two class labels.
+        proj = nn.Linear(cfg.text_dim, tdim, bias=False)
+        nn.init.normal_(proj.weight)
+        return proj
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """x: (N, C, H, W); t: (N,) or scalar timesteps; y: (N,) labels in [0, num_classes]

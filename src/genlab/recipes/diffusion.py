@@ -10,10 +10,10 @@ sampling. Conditional models (`conditional=true`) see a label embedding; with pr
 and the unconditional model that classifier-free guidance mixes at sampling time.
 
 Text-conditional models (`text_encoder=CLIP_RUN`, procedural faces; diffusion/text.py): the
-U-Net sees the pooled CLIP embedding of one of `captions_per_image` captions per face, dropped
-to zero with probability `p_uncond`. `genlab sample RUN --set prompt="a blond person with
-glasses" --set guidance=3`; the byte-level BPE encodes any word (words the captions never
-used change little). Evaluation adds prompt-following (metrics/prompt_following.py) and the CLIP score.
+U-Net sees the pooled CLIP embedding of one of `captions_per_image` captions per face (through a
+linear map scaled like a class embedding, `text_projection`), dropped to zero with probability
+`p_uncond`. `genlab sample RUN --set prompt="a blond person with glasses" --set guidance=3`;
+the byte-level BPE encodes any word (words the captions never used change little). Evaluation adds prompt-following (metrics/prompt_following.py) and the CLIP score.
 
 Sampling: `sampler=ddpm` (ancestral, all T steps by default) or `sampler=ddim` (any number of
 `steps`, `eta` 0 = deterministic, 1 = stochastic as in the book), `guidance` for
@@ -57,6 +57,7 @@ from .image_base import ImageRecipe
 VAL_LOSS_SEED = 1234     # timesteps and noise of the held-out loss (fixed: comparable evaluations)
 FID_REFERENCE = 1000     # held-out images FID/KID compare the samples with (at most)
 DDIM_DEFAULT_STEPS = 50  # sampler=ddim with steps=0
+TEXT_PROJECTIONS = ("linear", "mlp")   # models/unet.py
 EVAL_SEED = 0            # the noise of the samples evaluation scores (fixed: comparable evaluations)
 
 
@@ -89,6 +90,7 @@ class DiffusionConfig(TrainConfig):
     p_uncond: float = 0.1             # label (or text) dropout during training
     text_encoder: str = ""            # a trained clip run: condition on captions through its text encoder
                                       # (pooled embedding; faces only; copied into this run)
+    text_projection: str = "linear"   # text conditioning: linear (N(0,1) init, like a class embedding) | mlp
     captions_per_image: int = 4       # text conditioning: caption phrasings per face (one drawn per step)
     eval_prompt_samples: int = 8      # text conditioning: images per glasses x blond x smiling prompt (evaluate)
     # evaluation: FID/KID/precision/recall of DDIM samples vs held-out images
@@ -105,6 +107,7 @@ class DiffusionConfig(TrainConfig):
     eval_every: int = 0
     save_every: int = 500
     log_every: int = 25
+    saved_defaults = {"text_projection": "mlp"}   # text runs saved before the linear projection
     bounds = {"unet_channels": "[1, inf)", "attention_resolutions": "[1, inf)", "head_channels": "[1, inf)",
               "groups": "[1, inf)", "beta_start": "(0, 1)", "beta_end": "(0, 1)", "image_size": "[4, inf)",
               "channels": "[1, 3]"}
@@ -133,6 +136,9 @@ class DiffusionConfig(TrainConfig):
         if self.text_encoder and self.conditional:
             raise ConfigError("invalid config: text_encoder=... and conditional=true exclude each other "
                               "(a text model is conditional already)")
+        if self.text_projection not in TEXT_PROJECTIONS:
+            raise ConfigError(f"invalid config: text_projection must be one of {', '.join(TEXT_PROJECTIONS)}, "
+                              f"got {self.text_projection!r}")
         if self.captions_per_image < 1 or self.eval_prompt_samples < 1:
             raise ConfigError("invalid config: captions_per_image and eval_prompt_samples must be >= 1")
         if self.eval_samples < 4:
@@ -245,7 +251,7 @@ class DiffusionRecipe(ImageRecipe):
                           blocks=c.blocks, attention_resolutions=tuple(c.attention_resolutions),
                           head_channels=c.head_channels, groups=c.groups, dropout=c.dropout,
                           num_classes=len(self.class_names) if c.conditional else 0,
-                          text_dim=self.text.dim if c.text_encoder else 0)
+                          text_dim=self.text.dim if c.text_encoder else 0, text_projection=c.text_projection)
 
     def build_modules(self) -> dict[str, nn.Module]:
         if self.config.conditional and not self.class_names:

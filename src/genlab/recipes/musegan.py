@@ -14,9 +14,10 @@ Training: `n_critic` critic steps (Wasserstein loss + gradient penalty) per gene
 Adam(lr, (0.5, 0.9)) for both, samples from an EMA of the generator. The generator's output is
 the book's tanh per pitch (`output=tanh`) or, by default, a softmax over the pitches and a rest
 per step and track (`output=softmax`); by default it is binary with straight-through gradients
-(`hard`), bars double their steps by resize-convolution (`steps_up=resize`) and the critic also
-reads where notes change (`onset_stream`) — see models/musegan.py for why; `--preset book` keeps
-the book's layout. A soft output becomes notes where it is > 0 (`binarize=threshold`) or, for
+(`hard`) and plays notes drawn from the softmax in training, the likeliest when sampling
+(`stochastic`), bars double their steps by resize-convolution (`steps_up=resize`) and the critic
+also reads where notes change (`onset_stream`) — see models/musegan.py for why; `--preset book`
+keeps the book's layout. A soft output becomes notes where it is > 0 (`binarize=threshold`) or, for
 one-voice tracks such as chorale voices, at most one pitch per step and track
 (`binarize=monophonic`, default).
 
@@ -53,8 +54,8 @@ EVAL_SEED = 12345             # latents of the evaluation samples
 @dataclass
 class MuseGANRecipeConfig(TrainConfig):
     alternating_steps = True     # critic and generator step in turn (no grad_accum)
-    # runs saved before the binary output, resize upsampling and onset stream had the book's networks
-    saved_defaults = {"hard": False, "steps_up": "transpose", "onset_stream": False}
+    # runs saved before the binary output, resize upsampling, onset stream and stochastic notes had the book's
+    saved_defaults = {"hard": False, "steps_up": "transpose", "onset_stream": False, "stochastic": False}
     n_tracks: int = 4            # tracks (voices / instruments) per piece
     n_bars: int = 2              # bars per generated segment
     steps_per_bar: int = 16      # 16th notes in 4/4
@@ -67,6 +68,7 @@ class MuseGANRecipeConfig(TrainConfig):
     hard: bool = True            # binary generator output, straight-through gradients (BinaryMuseGAN; book: False)
     steps_up: str = "resize"     # bars double their steps by: resize (repeat + convolve) | transpose (book)
     onset_stream: bool = True    # the critic also reads where notes change (BinaryMuseGAN; book: False)
+    stochastic: bool = True      # training plays sampled notes, sampling the likeliest (BinaryMuseGAN; book: False)
     n_critic: int = 5            # critic steps per generator step
     gp_weight: float = 10.0      # lambda of the gradient penalty
     beta1: float = 0.5           # Adam beta1 (book 0.5)
@@ -108,7 +110,7 @@ class MuseGANRecipeConfig(TrainConfig):
 
     def model_config(self) -> MuseGANConfig:
         return MuseGANConfig(self.n_tracks, self.n_bars, self.steps_per_bar, self.n_pitches, self.z_dim, self.width,
-                             self.output, self.hard, self.steps_up, self.onset_stream)
+                             self.output, self.hard, self.steps_up, self.onset_stream, self.stochastic)
 
 
 @dataclass
@@ -194,7 +196,7 @@ class MuseGANRecipe(Recipe):
     Config = MuseGANRecipeConfig
     Sample = MuseGANSample
     presets = {"book": {"width": 1.0, "output": "tanh", "hard": False, "steps_up": "transpose", "onset_stream": False,
-                        "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
+                        "stochastic": False, "n_pitches": 84, "lowest": 24, "z_dim": 32, "batch_size": 64, "lr": 1e-3,
                         "n_critic": 5, "gp_weight": 10.0, "max_steps": 6000}}
 
     # -- data --------------------------------------------------------------------------------
