@@ -27,6 +27,16 @@ quality: wall time until validation loss <= 1.88: nanoGPT's README run continued
          nanoGPT's time shorter); genlab with settings chosen for speed (see GENLAB_FAST), evaluated every
          100 steps on the whole validation split. Time counts training only (evaluations removed
          on both sides, by replacing an iteration that holds one with the median iteration).
+whole:   whole-process wall time (launch to exit: imports, data, the thread probe, training,
+         evaluations, checkpoints, plots, final samples) of nanoGPT's CPU configuration and of
+         `genlab train gpt --preset nanogpt-cpu` with the speed part's settings, at --iters
+         iterations each (the cosine schedule ending there on both sides), nanoGPT and genlab
+         alternated --repeats times, medians; the validation loss on the full split after each
+         run that has 2,000 iterations.
+startup: genlab's time to first step: from launching `genlab train gpt --preset nanogpt-cpu` to
+         its first metrics.jsonl row (step 1 done), with an empty corpus cache ("cold": tokenizer
+         fitted, text tokenized) and with the cache the previous run left ("cached"), alternated
+         --repeats times, medians.
 --concurrent runs nanoGPT and genlab at the same time, one thread each (one core each on this
 2-core machine): both see the same background load, which makes the ratio robust on a shared
 machine. --ddp adds genlab under torchrun with 2 processes (1 thread each, gloo; global batch
@@ -197,7 +207,9 @@ def genlab_train(work: Path, text: Path, name: str, args: list[str], threads: in
     launcher = ([PY, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "genlab"]
                 if ddp else [PY, "-m", "genlab"])
     cmd = [*launcher, "train", "gpt", "--data", str(text), "--out", str(out), "--no-progress", *args]
-    _, wall = run(cmd, work, env_with_threads(1 if ddp else threads), work / f"{name}.log")
+    # the corpus cache of these runs (a user's second run on the text finds it filled)
+    env = {**env_with_threads(1 if ddp else threads), "GENLAB_CACHE": str(work / "cache-runs")}
+    _, wall = run(cmd, work, env, work / f"{name}.log")
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
     train = {r["step"]: r["time"] for r in rows if r["kind"] == "train"}
     dts = {s: train[s] - train.get(s - 1, 0.0) for s in train}
@@ -216,6 +228,90 @@ def genlab_full_val(run_dir: str) -> float:
     with r.recipe.eval_mode():
         nats, tokens = r.recipe.validation_nll()
         return nats / tokens
+
+
+def whole(work: Path, text: Path, dataset: str, threads: int | None, iters: list[int], repeats: int) -> dict:
+    """Whole-process wall time, nanoGPT and genlab alternated, medians per iteration count."""
+    genlab_args = [*GENLAB_SAME, "--set", "eval_every=250", "--set", "eval_tokens=15360", *GENLAB_THREADS]
+    first_step_seconds(work, text, "genlab-whole-warmup", work / "cache-runs", threads)  # fills the corpus cache
+    res: dict = {}
+    for n_it in iters:
+        runs: dict[str, list[dict]] = {"nanogpt": [], "genlab": []}
+        for i in range(repeats):
+            order = [("nanogpt", "genlab"), ("genlab", "nanogpt")][i % 2]
+            for name in order:
+                if name == "nanogpt":
+                    r = nanogpt(work, dataset, [f"--max_iters={n_it}", f"--lr_decay_iters={n_it}"],
+                                f"nano-whole-{n_it}-{i}", threads)
+                    r["tokens_per_s"] = tokens_per_second(r["dts"], {k for k in r["dts"] if k % 250 == 0})
+                    if n_it >= 2000:
+                        r["val_loss_full_split"] = nanogpt_full_val(work, dataset, f"nano-whole-{n_it}-{i}")
+                else:
+                    r = genlab_train(work, text, f"genlab-whole-{n_it}-{i}",
+                                     [*genlab_args, "--set", f"max_steps={n_it}"], threads)
+                    r["tokens_per_s"] = tokens_per_second(r["dts"], {k + 1 for k in r["evals"]})
+                    r["train_loop_seconds"] = max(json.loads(x)["time"] for x in
+                                                  (Path(r["run"]) / "metrics.jsonl").read_text().splitlines()
+                                                  if '"train"' in x)
+                    if n_it >= 2000:
+                        r["val_loss_full_split"] = genlab_full_val(r["run"])
+                r.pop("dts")
+                runs[name].append(r)
+                print(f"whole {n_it} {name} run {i}: {r['wall_seconds']:.2f} s, {r['tokens_per_s']:.0f} tokens/s",
+                      flush=True)
+        med = {k: statistics.median(r["wall_seconds"] for r in v) for k, v in runs.items()}
+        res[str(n_it)] = {"runs": runs, "median_wall_seconds": med,
+                          "median_tokens_per_s": {k: statistics.median(r["tokens_per_s"] for r in v)
+                                                  for k, v in runs.items()},
+                          "genlab_speedup_vs_nanogpt": med["nanogpt"] / med["genlab"]}
+    return res
+
+
+def first_step_seconds(work: Path, text: Path, name: str, cache: Path, threads: int | None,
+                       extra: list[str] = ()) -> float:
+    """Seconds from launching `genlab train` until metrics.jsonl holds its first row (step 1)."""
+    out = work / name
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    env = {**env_with_threads(threads), "GENLAB_CACHE": str(cache)}
+    cmd = [PY, "-m", "genlab", "train", "gpt", "--data", str(text), "--out", str(out), "--no-progress",
+           *GENLAB_SAME, "--set", "max_steps=100000", *GENLAB_THREADS, *extra]
+    metrics = out / "metrics.jsonl"
+    t0 = time.perf_counter()
+    with subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as p:
+        while p.poll() is None:
+            if metrics.is_file() and metrics.stat().st_size:
+                seconds = time.perf_counter() - t0
+                p.kill()
+                p.wait()
+                return seconds
+            time.sleep(0.002)
+        raise SystemExit(f"genlab ended before its first step: {p.stderr.read().decode()[-2000:]}")
+
+
+def startup(work: Path, text: Path, threads: int | None, repeats: int, extra: list[str]) -> dict:
+    """Time to first step with an empty corpus cache and with a warm one, alternated, medians.
+    extra: more genlab arguments (e.g. --set tokenizer=word)."""
+    import shutil
+
+    cached_dir = work / "cache-warm"
+    shutil.rmtree(cached_dir, ignore_errors=True)
+    first_step_seconds(work, text, "genlab-startup-warmup", cached_dir, threads, extra)  # fills it (and the OS's file cache)
+    cold, cached = [], []
+    for i in range(repeats):
+        cold_dir = work / "cache-cold"
+        shutil.rmtree(cold_dir, ignore_errors=True)
+        for kind in (("cold", "cached") if i % 2 == 0 else ("cached", "cold")):
+            if kind == "cold":
+                shutil.rmtree(cold_dir, ignore_errors=True)
+                cold.append(first_step_seconds(work, text, "genlab-startup", cold_dir, threads, extra))
+            else:
+                cached.append(first_step_seconds(work, text, "genlab-startup", cached_dir, threads, extra))
+        print(f"startup run {i}: cold {cold[-1]:.2f} s, cached {cached[-1]:.2f} s", flush=True)
+    return {"extra": extra, "cold_seconds": cold, "cached_seconds": cached, "median_cold_seconds": statistics.median(cold),
+            "median_cached_seconds": statistics.median(cached)}
 
 
 def side_by_side(first, second, concurrent: bool, second_first: bool = False):
@@ -286,7 +382,7 @@ def quality(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool
 
 
 def main() -> None:
-    global NANO, WAIT_POLICY
+    global NANO, WAIT_POLICY, GENLAB_THREADS
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nanogpt", required=True, help="path of a nanoGPT checkout")
     p.add_argument("--data", default=str(REPO.parent / "shared/data/text/tinyshakespeare.txt"))
@@ -299,9 +395,17 @@ def main() -> None:
                    help="run nanoGPT and single-process genlab at the same time, one thread each")
     p.add_argument("--wait-policy", default="", choices=["", "PASSIVE", "ACTIVE"],
                    help="OMP_WAIT_POLICY for both programs (default: OpenMP's own; PASSIVE on a shared machine)")
+    p.add_argument("--iters", default="500,2000", help="whole part: iteration counts")
+    p.add_argument("--genlab-threads", type=int, default=0,
+                   help="whole and startup parts: genlab's threads=N (default 0: its automatic choice, whose "
+                        "load-average input still counts the previous benchmark process for a minute)")
+    p.add_argument("--startup-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="startup part: more genlab config (e.g. tokenizer=word)")
+    p.add_argument("--repeats", type=int, default=3, help="whole and startup parts: alternated repeats")
     p.add_argument("--out", default=None, help="JSON results (default: WORK/results.json)")
     a = p.parse_args()
     WAIT_POLICY = a.wait_policy
+    GENLAB_THREADS = ["--set", f"threads={a.genlab_threads}"] if a.genlab_threads else []
     NANO = str(Path(a.nanogpt).resolve())
     if not (Path(NANO) / "train.py").is_file():
         raise SystemExit(f"not a nanoGPT checkout: {NANO}")
@@ -317,10 +421,22 @@ def main() -> None:
         results["speed"] = speed(work, text, dataset, a.threads, a.ddp, a.concurrent, a.genlab_first)
     if "quality" in a.parts:
         results["quality"] = quality(work, text, dataset, a.threads, a.ddp, a.concurrent)
+    if "whole" in a.parts:
+        results["whole"] = whole(work, text, dataset, a.threads, [int(x) for x in a.iters.split(",")], a.repeats)
+    if "startup" in a.parts:
+        extra = [x for kv in a.startup_set for x in ("--set", kv)]
+        results["startup"] = startup(work, text, a.threads, a.repeats, extra)
     results["load_avg_end"] = os.getloadavg()
     out = Path(a.out) if a.out else work / "results.json"
     out.write_text(json.dumps(results, indent=1, default=str))
     for part, res in results.items():
+        if part == "whole":
+            for n_it, r in res.items():
+                print(part, n_it, json.dumps({k: v for k, v in r.items() if k != "runs"}))
+                for name, rs in r["runs"].items():
+                    print("   ", name, "walls", [round(x["wall_seconds"], 2) for x in rs], "val",
+                          [round(x["val_loss_full_split"], 4) for x in rs if "val_loss_full_split" in x])
+            continue
         if not isinstance(res, dict) or part not in ("speed", "quality"):
             print(part, res)
             continue
@@ -332,5 +448,6 @@ def main() -> None:
 
 NANO = ""
 WAIT_POLICY = ""
+GENLAB_THREADS: list[str] = []
 if __name__ == "__main__":
     main()

@@ -140,3 +140,19 @@ def test_stream_checks_options_before_the_first_piece(text_file, tmp_path):
     with pytest.raises(ConfigError, match="does not stream"):
         genlab.train("gan-pattern", overrides={"max_steps": 2, "eval_every": 0}, out=tmp_path / "p",
                      progress=False).stream()
+
+
+def test_cached_corpus_run_equals_uncached(text_file, tmp_path, monkeypatch):
+    """The second run on the same text takes tokenizer and tokens from the user cache, and
+    trains exactly as the first, which built them."""
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    sets = {**TINY, "max_steps": 6, "eval_every": 0, "save_every": 0, "novelty_samples": 0, "log_every": 1}
+    genlab.train("gpt", data=text_file, overrides=sets, out=tmp_path / "cold", progress=False)
+    entries = sorted(p.name for p in (tmp_path / "cache" / "corpus").iterdir())
+    assert [e.split("-")[0] for e in entries] == ["tok", "tokens"]
+    genlab.train("gpt", data=text_file, overrides=sets, out=tmp_path / "warm", progress=False)
+    assert sorted(p.name for p in (tmp_path / "cache" / "corpus").iterdir()) == entries
+    weights = [load_file(str(tmp_path / run / "model.safetensors")) for run in ("cold", "warm")]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert (tmp_path / "cold" / "tokenizer.json").read_text() == (tmp_path / "warm" / "tokenizer.json").read_text()

@@ -82,3 +82,60 @@ def test_invalid_utf8_warns(tmp_path, capsys):
     assert "\ufffd" in text
     err = capsys.readouterr().err
     assert "warning" in err and "replaced" in err
+
+
+def _prepare(cache, tmp_path, calls, kind="word"):
+    from genlab.data.corpus import prepare_corpus
+
+    def fit(train_text):
+        calls.append(len(train_text))
+        return build_tokenizer(kind, train_text, vocab_size=300)
+    return prepare_corpus(TEXT, 0.1, fit, {"kind": kind, "vocab": 300}, tmp_path / "fallback", cache=cache)
+
+
+def test_user_cache_hit_equals_miss(tmp_path):
+    calls = []
+    tok, corpus = _prepare(tmp_path / "cache", tmp_path, calls)
+    tok2, corpus2 = _prepare(tmp_path / "cache", tmp_path, calls)
+    assert calls == [int(len(TEXT) * 0.9)]                 # fitted once, on the training part only
+    assert tok2.fingerprint() == tok.fingerprint() and corpus2.directory == corpus.directory
+    assert corpus2.train.tolist() == corpus.train.tolist() == tok.encode(TEXT[:int(len(TEXT) * 0.9)])
+    assert corpus2.val.tolist() == corpus.val.tolist()
+    assert not (tmp_path / "fallback").exists()
+
+
+def test_corrupt_user_cache_is_rebuilt(tmp_path):
+    calls = []
+    tok, corpus = _prepare(tmp_path / "cache", tmp_path, calls)
+    train, val = corpus.train.tolist(), corpus.val.tolist()
+    tok_dir = next((tmp_path / "cache").glob("tok-*"))
+    (tok_dir / "tokenizer.json").write_text('{"genlab_tokenizer": 1, "kind": "word", "vocab": ["x"]}')
+    raw = bytearray((corpus.directory / "train.bin").read_bytes())
+    raw[10] ^= 0xFF                                      # same size, one token changed
+    (corpus.directory / "train.bin").write_bytes(bytes(raw))
+    tok2, corpus2 = _prepare(tmp_path / "cache", tmp_path, calls)
+    assert len(calls) == 2                               # the tokenizer was fitted again
+    assert tok2.fingerprint() == tok.fingerprint()
+    assert corpus2.train.tolist() == train and corpus2.val.tolist() == val
+    (corpus.directory / "meta.json").write_bytes(b"\x80not json")
+    (tok_dir / "key.json").unlink()
+    tok3, corpus3 = _prepare(tmp_path / "cache", tmp_path, calls)
+    assert len(calls) == 3 and corpus3.train.tolist() == train
+
+
+def test_unwritable_user_cache_falls_back(tmp_path):
+    (tmp_path / "cache").write_text("a file, not a folder")
+    calls = []
+    tok, corpus = _prepare(tmp_path / "cache", tmp_path, calls)
+    assert corpus.directory == tmp_path / "fallback" and corpus.train.tolist() == tok.encode(TEXT[:int(len(TEXT) * 0.9)])
+
+
+def test_user_cache_keeps_the_newest_entries(tmp_path, monkeypatch):
+    import genlab.data.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "CACHE_ENTRIES", 2)
+    tok = build_tokenizer("char", TEXT)
+    for i in range(4):
+        corpus_module.prepare_corpus(TEXT + str(i), 0.1, None, None, tmp_path / "fb", tokenizer=tok,
+                                     cache=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("tokens-*"))) == 2

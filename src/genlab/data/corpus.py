@@ -10,25 +10,43 @@ The text is tokenized once, in ~1 MB chunks cut at safe places, into `train.bin`
 files are memory-mapped, so even a multi-GB corpus never lives in RAM as a token list.
 The split is fixed: the first 90% of the characters train, the last 10% validate (like
 nanoGPT's shakespeare_char). A cache whose source hash and tokenizer match is reused.
+
+Language-model recipes keep these caches in the user cache, so a second run on the same text
+starts training at once (`prepare_corpus`):
+
+    $GENLAB_CACHE/corpus/   (default ~/.cache/genlab/corpus; delete it to clear the cache)
+        tok-<key>/tokenizer.json + key.json   a fitted tokenizer, keyed by the text's sha256,
+                                              the split and the tokenizer settings
+        tokens-<key>/train.bin val.bin meta.json   the token files, keyed by the text's sha256,
+                                              the split and the tokenizer's fingerprint
+
+Nothing there is trusted blindly or unpickled: the tokenizer is JSON and must reproduce the
+fingerprint recorded beside it, the token files must have the recorded sizes and sha256; anything
+else is rebuilt. The CACHE_ENTRIES most recently used entries of each kind are kept.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
 from ..engine.io import atomic_write, write_text
-from ..errors import DataError
+from ..errors import DataError, GenlabError
+from ..tokenizers.base import Tokenizer, load_tokenizer
+from .download import cache_root
 from .text import read_text
 
 DEFAULT_CORPUS_NAME = "Python's bundled documentation topics (pydoc_data)"
-FORMAT = 1
+FORMAT = 2                 # 2: meta.json records each token file's sha256
+CACHE_ENTRIES = 16         # user-cache entries kept per kind (tokenizers, token files), newest first
 CHUNK_CHARS = 1 << 20
 SPLITS = ("train", "val")
 
@@ -89,6 +107,10 @@ def _sha256_text(text: str) -> str:
     return h.hexdigest()
 
 
+def _sha256_array(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a)).hexdigest()   # a memmap is hashed in place
+
+
 def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 65535 else np.dtype(np.uint32)
 
@@ -114,24 +136,31 @@ class TokenCorpus:
             return np.zeros(0, dtype=self.dtype)
         return np.memmap(path, dtype=self.dtype, mode="r", shape=(n,))
 
+    def verified(self) -> bool:
+        """True when both token files still hold the bytes build() wrote (their recorded sha256)."""
+        return all(self.meta.get(f"{s}_sha256") == _sha256_array(self._splits[s]) for s in SPLITS)
+
     @classmethod
     def build(cls, text: str, tokenizer, directory: str | Path, val_fraction: float = 0.1,
-              chunk_chars: int = CHUNK_CHARS) -> "TokenCorpus":
-        """Tokenize `text` into directory/{train,val}.bin (+ meta.json), or reuse a matching cache."""
+              chunk_chars: int = CHUNK_CHARS, source_sha256: str | None = None) -> "TokenCorpus":
+        """Tokenize `text` into directory/{train,val}.bin (+ meta.json), or reuse a matching cache
+        whose files are intact. `source_sha256`: the text's hash when the caller has it already."""
         directory = Path(directory)
         if not 0 < val_fraction < 1:
             raise DataError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         if not text:
             raise DataError("the corpus is empty")
-        source = _sha256_text(text)
+        source = source_sha256 or _sha256_text(text)
         key = {"format": FORMAT, "source_sha256": source, "tokenizer": tokenizer.fingerprint(),
                "val_fraction": val_fraction}
         meta_path = directory / "meta.json"
         if meta_path.is_file():
             try:
                 old = json.loads(meta_path.read_text(encoding="utf-8"))
-                if all(old.get(k) == v for k, v in key.items()):
-                    return cls(directory)
+                if isinstance(old, dict) and all(old.get(k) == v for k, v in key.items()):
+                    corpus = cls(directory)
+                    if corpus.verified():
+                        return corpus
             except (OSError, ValueError, DataError):
                 pass  # rebuild
         dtype = token_dtype(tokenizer.vocab_size)
@@ -139,7 +168,7 @@ class TokenCorpus:
         meta: dict = {**key, "dtype": dtype.name, "kind": tokenizer.kind, "vocab_size": tokenizer.vocab_size,
                       "unknown": 0}
         for split, (a, b) in (("train", (0, split_at)), ("val", (split_at, len(text)))):
-            n = 0
+            n, digest = 0, hashlib.sha256()
             with atomic_write(directory / f"{split}.bin", "wb") as f:
                 for lo, hi in chunk_bounds(text, a, b, chunk_chars):
                     ids = tokenizer.encode(text[lo:hi])
@@ -147,9 +176,12 @@ class TokenCorpus:
                     arr = np.asarray(ids, dtype=np.int64)
                     if arr.size and (arr.min() < 0 or arr.max() > np.iinfo(dtype).max):
                         raise DataError(f"token id out of range for {dtype.name}")
-                    f.write(arr.astype(dtype).tobytes())
+                    data = arr.astype(dtype).tobytes()
+                    f.write(data)
+                    digest.update(data)
                     n += arr.size
             meta[f"{split}_tokens"], meta[f"{split}_chars"] = n, b - a
+            meta[f"{split}_sha256"] = digest.hexdigest()
         write_text(meta_path, json.dumps(meta, indent=1))  # last: its presence marks a complete cache
         return cls(directory)
 
@@ -222,3 +254,71 @@ class TokenCorpus:
         starts = offset + np.arange(n_streams, dtype=np.int64) * length + w * block_size
         x, y = self._rows(self.split(split), starts, block_size)
         return x, y, w == 0
+
+
+# -- the user cache ------------------------------------------------------------------------------
+def _digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _touch_and_prune(entry: Path) -> None:
+    """Mark `entry` as just used; keep the CACHE_ENTRIES most recently used entries of its kind."""
+    kind = entry.name.split("-", 1)[0]
+    try:
+        os.utime(entry)
+        siblings = sorted((p for p in entry.parent.glob(f"{kind}-*") if p.is_dir()),
+                          key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in siblings[CACHE_ENTRIES:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _cached_tokenizer(directory: Path, fit: Callable[[], Tokenizer]) -> Tokenizer:
+    """The tokenizer saved in `directory` when it is intact (JSON that reproduces the recorded
+    fingerprint), else fit() saved there."""
+    try:
+        tokenizer = load_tokenizer(directory)
+        recorded = json.loads((directory / "key.json").read_text(encoding="utf-8"))["fingerprint"]
+        if tokenizer.fingerprint() == recorded:
+            return tokenizer
+    except (GenlabError, OSError, ValueError, KeyError, TypeError):
+        pass  # missing or corrupt: fit again
+    tokenizer = fit()
+    tokenizer.save(directory)
+    write_text(directory / "key.json", json.dumps({"fingerprint": tokenizer.fingerprint()}))  # last: complete
+    return tokenizer
+
+
+def prepare_corpus(text: str, val_fraction: float, fit: Callable[[str], Tokenizer] | None,
+                   fit_settings: dict[str, Any] | None, fallback: Path, tokenizer: Tokenizer | None = None,
+                   cache: Path | None = None) -> tuple[Tokenizer, "TokenCorpus"]:
+    """(tokenizer, TokenCorpus) of `text`, through the user cache (see the module docstring).
+
+    tokenizer: a given one (a saved run's); else fit(train_text), reused from the cache when
+    `fit_settings` (everything besides the text that decides the fit) is given. cache: the cache
+    folder (default $GENLAB_CACHE/corpus); when it cannot be written, the token files go to
+    `fallback` and nothing is cached."""
+    source = _sha256_text(text)
+    split_at = int(len(text) * (1 - val_fraction))
+    cache = cache if cache is not None else cache_root() / "corpus"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        usable = os.access(cache, os.W_OK)
+    except OSError:
+        usable = False
+    if not usable:
+        tokenizer = tokenizer or fit(text[:split_at])
+        return tokenizer, TokenCorpus.build(text, tokenizer, fallback, val_fraction, source_sha256=source)
+    base = {"format": FORMAT, "source_sha256": source, "val_fraction": val_fraction}
+    if tokenizer is None:
+        if fit_settings is None:
+            tokenizer = fit(text[:split_at])
+        else:
+            entry = cache / f"tok-{_digest({**base, 'tokenizer_settings': fit_settings})}"
+            tokenizer = _cached_tokenizer(entry, lambda: fit(text[:split_at]))
+            _touch_and_prune(entry)
+    entry = cache / f"tokens-{_digest({**base, 'tokenizer': tokenizer.fingerprint()})}"
+    corpus = TokenCorpus.build(text, tokenizer, entry, val_fraction, source_sha256=source)
+    _touch_and_prune(entry)
+    return tokenizer, corpus

@@ -193,10 +193,11 @@ class Trainer:
             if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
                 raise TrainingDiverged(f"{name} is no longer finite")
 
-    def save(self, step: int, keep: bool = True) -> None:
+    def save(self, step: int, keep: bool = True, plot: bool = True) -> None:
         """Weights (safetensors) and full trainer state, each written atomically; rank 0 only.
         With keep_checkpoints, the weights also join the kept checkpoints (unless keep=False:
-        a save forced by Ctrl-C is no point of the schedule to average)."""
+        a save forced by Ctrl-C is no point of the schedule to average). plot=False when the
+        caller plots right after (a figure costs ~0.4 s: the end of a run draws one)."""
         if not self.dist.is_main:
             return
         r = self.recipe
@@ -213,7 +214,8 @@ class Trainer:
         if keep and self.config.keep_checkpoints:
             keep_checkpoint(self.run, self.run.module_tensors(r.modules), step, self.config.keep_checkpoints)
         self.saved_step = step
-        self.plot()
+        if plot:
+            self.plot()
 
     def restore(self) -> int:
         """Load the last checkpoint into recipe, optimizers and RNGs; return its step."""
@@ -407,7 +409,9 @@ class Trainer:
                         self.sample(step)
                     periodic = bool(c.save_every and step % c.save_every == 0)
                     if periodic or stopped_early or interrupt["stop"]:
-                        self.save(step, keep=periodic or stopped_early)
+                        # the end of a run plots once, after its final evaluation
+                        finishing = (step == c.max_steps or stopped_early) and not interrupt["stop"]
+                        self.save(step, keep=periodic or stopped_early, plot=not finishing)
                         last_saved = step
                     if interrupt["stop"]:
                         raise Interrupted(f"interrupted at step {step}: checkpoint of step {step} saved in "
@@ -430,8 +434,9 @@ class Trainer:
             if step != last_eval or (stopped_early and self.estimates_differ):
                 self.evaluate(step, final=True)
             if step != last_saved:
-                self.save(step)
+                self.save(step, plot=False)
         except TrainingDiverged as e:
+            self.plot()
             raise TrainingDiverged(f"training diverged by step {step}: {e}; {self._where()}") from None
         self.plot()
         samples = self.sample(None)

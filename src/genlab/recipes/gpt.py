@@ -193,6 +193,10 @@ class GPTRecipe(NextTokenStep, LanguageModelRecipe):
             return build_tokenizer("gpt2", "", directory=c.tokenizer_files)
         return build_tokenizer(c.tokenizer, train_text, vocab_size=c.tokenizer_vocab)
 
+    def tokenizer_settings(self) -> dict | None:
+        c = self.config
+        return None if c.tokenizer == "gpt2" else {"kind": c.tokenizer, "vocab": c.tokenizer_vocab}
+
     def check_corpus(self) -> None:
         self.corpus.window_batch("train", [0], self.config.block_size, 1)  # DataError now if too short
         self.corpus.window_batch("val", [0], self.config.block_size, 1)

@@ -19,12 +19,12 @@ import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
-from ..data.corpus import TokenCorpus, load_text_corpus
+from ..data.corpus import TokenCorpus, load_text_corpus, prepare_corpus
 from ..errors import ConfigError, DataError
 from ..models.gpt import next_token_loss
 from ..outputs import Texts
@@ -76,6 +76,11 @@ class LanguageModelRecipe(Recipe):
     def language_model(self) -> nn.Module:
         """The model as sampling's forward contract expects it (see sampling/generate.py)."""
 
+    def tokenizer_settings(self) -> dict[str, Any] | None:
+        """Everything besides the training text that decides fit_tokenizer's result, so a fitted
+        tokenizer can be reused from the user cache; None: fit it every time."""
+        return None
+
     def context_size(self) -> int | None:
         """The model's context limit in tokens (None: unlimited, e.g. a recurrent model)."""
         return None
@@ -105,14 +110,15 @@ class LanguageModelRecipe(Recipe):
         split_at = int(len(text) * (1 - VAL_FRACTION))
         if split_at < 1 or not text[:split_at].strip():
             raise DataError(f"{c.data or 'corpus'}: too little text ({len(text)} characters)")
-        if self.tokenizer is None:  # fitted on the training part only: validation stays unseen
-            self.tokenizer = self.fit_tokenizer(text[:split_at])
-        if self.run_dir is not None:
-            cache = Path(self.run_dir) / "data"
-        else:  # a recipe used outside a run directory: a private temporary cache
+        # the tokenizer is fitted on the training part only (validation stays unseen); tokenizer
+        # and token files come from the user cache when this text was prepared before
+        if self.run_dir is not None:  # where token files go when the user cache cannot be written
+            fallback = Path(self.run_dir) / "data"
+        else:
             self._tmp = tempfile.TemporaryDirectory(prefix="genlab-corpus-")
-            cache = Path(self._tmp.name)
-        self.corpus = TokenCorpus.build(text, self.tokenizer, cache, val_fraction=VAL_FRACTION)
+            fallback = Path(self._tmp.name)
+        self.tokenizer, self.corpus = prepare_corpus(text, VAL_FRACTION, self.fit_tokenizer, self.tokenizer_settings(),
+                                                     fallback, tokenizer=self.tokenizer)
         self.check_corpus()
         self.train_text = text[:min(split_at, NOVELTY_CORPUS_CHARS)]
 

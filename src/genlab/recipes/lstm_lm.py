@@ -110,6 +110,9 @@ class LSTMRecipe(LanguageModelRecipe):
     def fit_tokenizer(self, train_text: str) -> Tokenizer:
         return build_tokenizer(self.config.tokenizer, train_text, vocab_size=self.config.vocab_size)
 
+    def tokenizer_settings(self) -> dict:
+        return {"kind": self.config.tokenizer, "vocab": self.config.vocab_size}
+
     def check_corpus(self) -> None:
         c = self.config
         self.corpus.stream_layout("train", c.seq_len, c.batch_size)  # DataError when too small
