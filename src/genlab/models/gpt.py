@@ -186,9 +186,10 @@ class GPT(nn.Module):
         """
         B, T = idx.shape
         buffers = isinstance(past_kv, KVBuffers)
-        if buffers and (past_kv.length + T > past_kv.k.shape[3] or pad is not None):
-            raise ValueError(f"{past_kv.length + T} positions exceed the KVBuffers' capacity {past_kv.k.shape[3]}"
-                             if pad is None else "KVBuffers do not take pad (use a tuple cache)")
+        if buffers and pad is not None:
+            raise ValueError("KVBuffers do not take pad (use a tuple cache)")
+        if buffers and past_kv.length + T > past_kv.k.shape[3]:
+            raise ValueError(f"{past_kv.length + T} positions exceed the KVBuffers' capacity {past_kv.k.shape[3]}")
         past_len = past_kv.length if buffers else past_kv[0][0].shape[2] if past_kv else 0
         longest = past_len + T - (int(pad.min()) if pad is not None else 0)
         if longest > self.config.block_size:

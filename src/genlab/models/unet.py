@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+TEXT_PROJECTIONS = ("linear", "mlp")   # how a pooled text embedding joins the time embedding
+
 
 @dataclass
 class UNetConfig:
@@ -190,8 +192,8 @@ class UNet(nn.Module):
     def _text_projection(cfg: UNetConfig, tdim: int) -> nn.Module:
         if cfg.text_projection == "mlp":
             return nn.Sequential(nn.Linear(cfg.text_dim, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
-        if cfg.text_projection != "linear":
-            raise ValueError(f"text_projection must be 'linear' or 'mlp', got {cfg.text_projection!r}")
+        if cfg.text_projection not in TEXT_PROJECTIONS:
+            raise ValueError(f"text_projection must be one of {', '.join(TEXT_PROJECTIONS)}, got {cfg.text_projection!r}")
         # Like nn.Embedding's N(0, 1) rows: a unit-length text embedding maps to norm ~sqrt(tdim),
         # so two prompts that differ in one attribute start as far apart as two class labels.
         proj = nn.Linear(cfg.text_dim, tdim, bias=False)

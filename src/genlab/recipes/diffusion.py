@@ -49,7 +49,7 @@ from ..engine.config import TrainConfig
 from ..engine.io import write_text
 from ..errors import ConfigError, DataError
 from ..metrics.prompt_following import attribute_combinations, prompt_following
-from ..models.unet import UNet, UNetConfig
+from ..models.unet import TEXT_PROJECTIONS, UNet, UNetConfig
 from ..outputs import Bundle
 from .base import SampleOptions
 from .image_base import ImageRecipe
@@ -57,7 +57,6 @@ from .image_base import ImageRecipe
 VAL_LOSS_SEED = 1234     # timesteps and noise of the held-out loss (fixed: comparable evaluations)
 FID_REFERENCE = 1000     # held-out images FID/KID compare the samples with (at most)
 DDIM_DEFAULT_STEPS = 50  # sampler=ddim with steps=0
-TEXT_PROJECTIONS = ("linear", "mlp")   # models/unet.py
 EVAL_SEED = 0            # the noise of the samples evaluation scores (fixed: comparable evaluations)
 
 

@@ -19,10 +19,8 @@ def load_models(runs: list[str], max_batch: int = 16, max_queue: int = 64, devic
     """`RUN` or `NAME=RUN` arguments -> {model id: ServedModel}. Ids are the run folder names;
     `weights` lays out the language models among them for decoding (genlab.api.load)."""
     from .. import api
-    from ..sampling.weights import check_weights_dtype
     from .models import ServedModel
 
-    check_weights_dtype(weights)
     named: dict[str, str] = {}
     for arg in runs:
         name, _, path = arg.partition("=") if "=" in arg else ("", "", arg)
