@@ -1,24 +1,26 @@
 """Generation speed: genlab's KV-cache generation vs transformers' `generate`, same weights.
 
-    python benchmarks/gpt_generate.py [--parts speed,kernels,agreement] [--new 256] [--repeats 5]
+    python benchmarks/gpt_generate.py [--parts speed,kernels,agreement] [--new 256] [--repeats 5] [--kernel-rows 1 4]
                                       [--threads N] [--prompts 20] [--out results.json]
 
 A random GPT-2-small-shaped model (12 layers, 12 heads, 768 dims, 50,257 tokens, 1,024
 positions) is built with transformers (no download), saved with save_pretrained, imported
 through `genlab import gpt2` (genlab.api.import_gpt2) and loaded twice: `genlab.load(run)`
-(linear layers laid out for decoding in float32) and `genlab.load(run, weights="float16")`
+(float32 linear layers through oneDNN) and `genlab.load(run, weights="float16")`
 (genlab.sampling.weights).
 
 - speed: batch 1, greedy, the same 16-token prompt, exactly `--new` tokens (end-of-text
   disabled); in one process, the runs alternated round by round: transformers' `generate`,
   genlab float32, genlab float16, and three variants of genlab float32 that undo one change
-  each: nn.Linear's (out, in) layout (the model as trained), the tuple cache (concatenated
+  each: nn.Linear (F.linear, MKL; the model as trained), the tuple cache (concatenated
   every step instead of KVBuffers), no cache at all. Median tokens/s of
   each, and the bytes each token reads (the linear layers' weights; the KV cache at the mean
   length) per second. The token sequences are compared.
-- kernels: every weight matrix product of one decoding step (batch 1) as bare calls, float32 in
-  both layouts / float16 / bfloat16 (F.linear) / int8 weight-only (torch._weight_int8pack_mm,
-  bfloat16 activations): min over repeats, at 1 thread and at the run's thread count.
+- kernels: every weight matrix product of one decoding step as bare calls, float32 through
+  F.linear (MKL) in both layouts and through oneDNN's linear (`--kernel-rows` rows: 1 is
+  decoding one sequence, 4 a server's small batch), float16 / bfloat16 (F.linear) / int8
+  weight-only (torch._weight_int8pack_mm, bfloat16 activations; one row): min over repeats, at
+  1 thread and at the run's thread count.
 - agreement: float16 weights against float32 on `--prompts` random prompts: both models are fed
   float32's greedy continuation one token at a time (the decoding path), so "greedy equal" =
   float16 picks the same token at every step; the largest logit difference over all steps.
@@ -107,7 +109,7 @@ def speed(hf, fp32, fp16, trained, a) -> dict:
         return lambda: generate(model, prompt.tolist(), a.new, temperature=0, use_cache=use_cache)[0].tokens
 
     runs = {"transformers": run_hf, "genlab float32": genlab_run(fp32), "genlab float16": genlab_run(fp16),
-            "genlab float32, nn.Linear layout": genlab_run(trained),
+            "genlab float32, F.linear (MKL)": genlab_run(trained),
             "genlab float32, tuple cache": genlab_run(TupleCache(fp32)),
             "genlab float32, no cache": genlab_run(fp32, use_cache=False)}
     for fn in runs.values():  # warm-up (allocator, oneDNN/MKL kernels); the no-cache run on a few tokens
@@ -135,7 +137,7 @@ def speed(hf, fp32, fp16, trained, a) -> dict:
             "genlab float32 / no cache": rate["genlab float32"] / rate["genlab float32, no cache"],
             "genlab float16 / genlab float32": rate["genlab float16"] / rate["genlab float32"],
             "KVBuffers / tuple cache": rate["genlab float32"] / rate["genlab float32, tuple cache"],
-            "(in, out) / nn.Linear layout": rate["genlab float32"] / rate["genlab float32, nn.Linear layout"],
+            "oneDNN / F.linear (MKL)": rate["genlab float32"] / rate["genlab float32, F.linear (MKL)"],
         },
         "bytes_per_token": {k: v + kv_bytes for k, v in read.items()}, "kv_cache_bytes_mean": kv_bytes,
         "gb_per_s": {k: (v + kv_bytes) * rate[k] / 1e9 for k, v in read.items()},
@@ -144,18 +146,18 @@ def speed(hf, fp32, fp16, trained, a) -> dict:
     }
 
 
-def kernels(trained: nn.Module, repeats: int = 20) -> dict:
-    """ms for all weight matrix products of one decoding step, as bare calls."""
+def kernels(trained: nn.Module, rows: int, repeats: int = 20) -> dict:
+    """ms for all weight matrix products of one decoding step (`rows` rows), as bare calls."""
     w32 = [m.weight.detach() for m in trained.modules() if isinstance(m, nn.Linear)]
-    variants = {"float32 (out, in): nn.Linear": (w32, torch.float32),
-                "float32 (in, out): TransposedLinear": ([w.t().contiguous().t() for w in w32], torch.float32),
+    variants = {"float32 (out, in): F.linear (MKL)": (w32, torch.float32),
+                "float32 (in, out): F.linear (MKL)": ([w.t().contiguous().t() for w in w32], torch.float32),
                 "float16": ([w.half() for w in w32], torch.float16),
                 "bfloat16 (oneDNN)": ([w.bfloat16() for w in w32], torch.bfloat16)}
     w8 = []
     for w in w32:
         scale = w.abs().amax(1).clamp(min=1e-12) / 127
         w8.append(((w / scale[:, None]).round().to(torch.int8), scale.bfloat16()))
-    xs = {n: torch.randn(1, n) for n in {w.shape[1] for w in w32}}
+    xs = {n: torch.randn(rows, n) for n in {w.shape[1] for w in w32}}
 
     def linear(ws, dt):
         def f():
@@ -167,8 +169,14 @@ def kernels(trained: nn.Module, repeats: int = 20) -> dict:
         for w, s in w8:
             torch._weight_int8pack_mm(xs[w.shape[1]].bfloat16(), w, s)
 
+    def onednn():
+        for w in w32:
+            torch.ops.mkldnn._linear_pointwise(xs[w.shape[1]], w, None, "none", [], "")
+
     fns = {k: linear(ws, dt) for k, (ws, dt) in variants.items()}
-    fns["int8 weight-only (bf16 activations)"] = int8
+    fns["float32 (out, in): oneDNN linear (Float32Linear)"] = onednn
+    if rows == 1:
+        fns["int8 weight-only (bf16 activations)"] = int8
     best = {k: float("inf") for k in fns}
     with torch.no_grad():
         for _ in range(repeats):
@@ -214,6 +222,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--prompts", type=int, default=20, help="agreement: random prompts")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--kernel-rows", type=int, nargs="+", default=[1, 4], help="kernels: rows per product")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     if a.threads:
@@ -229,7 +238,9 @@ def main() -> None:
         res["kernels"] = {}
         for t in sorted({1, threads}):
             torch.set_num_threads(t)
-            res["kernels"][f"{t} thread{'s' if t > 1 else ''}"] = kernels(trained)
+            for rows in a.kernel_rows:
+                res["kernels"][f"{t} thread{'s' if t > 1 else ''}, {rows} row{'s' if rows > 1 else ''}"] = \
+                    kernels(trained, rows)
         torch.set_num_threads(threads)
     if "speed" in parts:
         res["speed"] = speed(hf, fp32, fp16, trained, a)

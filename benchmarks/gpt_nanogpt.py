@@ -232,7 +232,7 @@ def genlab_full_val(run_dir: str) -> float:
 
 def whole(work: Path, text: Path, dataset: str, threads: int | None, iters: list[int], repeats: int) -> dict:
     """Whole-process wall time, nanoGPT and genlab alternated, medians per iteration count."""
-    genlab_args = [*GENLAB_SAME, "--set", "eval_every=250", "--set", "eval_tokens=15360", *GENLAB_THREADS]
+    genlab_args = [*GENLAB_SAME, "--set", "eval_every=250", "--set", "eval_tokens=15360", *GENLAB_EXTRA]
     first_step_seconds(work, text, "genlab-whole-warmup", work / "cache-runs", threads)  # fills the corpus cache
     res: dict = {}
     for n_it in iters:
@@ -277,7 +277,7 @@ def first_step_seconds(work: Path, text: Path, name: str, cache: Path, threads: 
         shutil.rmtree(out)
     env = {**env_with_threads(threads), "GENLAB_CACHE": str(cache)}
     cmd = [PY, "-m", "genlab", "train", "gpt", "--data", str(text), "--out", str(out), "--no-progress",
-           *GENLAB_SAME, "--set", "max_steps=100000", *GENLAB_THREADS, *extra]
+           *GENLAB_SAME, "--set", "max_steps=100000", *GENLAB_EXTRA, *extra]
     metrics = out / "metrics.jsonl"
     t0 = time.perf_counter()
     with subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as p:
@@ -382,7 +382,7 @@ def quality(work: Path, text: Path, dataset: str, threads: int | None, ddp: bool
 
 
 def main() -> None:
-    global NANO, WAIT_POLICY, GENLAB_THREADS
+    global NANO, WAIT_POLICY, GENLAB_EXTRA
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nanogpt", required=True, help="path of a nanoGPT checkout")
     p.add_argument("--data", default=str(REPO.parent / "shared/data/text/tinyshakespeare.txt"))
@@ -399,13 +399,16 @@ def main() -> None:
     p.add_argument("--genlab-threads", type=int, default=0,
                    help="whole and startup parts: genlab's threads=N (default 0: its automatic choice, whose "
                         "load-average input still counts the previous benchmark process for a minute)")
+    p.add_argument("--genlab-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="whole and startup parts: more genlab config, after the preset's (e.g. bf16=true)")
     p.add_argument("--startup-set", action="append", default=[], metavar="KEY=VALUE",
                    help="startup part: more genlab config (e.g. tokenizer=word)")
     p.add_argument("--repeats", type=int, default=3, help="whole and startup parts: alternated repeats")
     p.add_argument("--out", default=None, help="JSON results (default: WORK/results.json)")
     a = p.parse_args()
     WAIT_POLICY = a.wait_policy
-    GENLAB_THREADS = ["--set", f"threads={a.genlab_threads}"] if a.genlab_threads else []
+    GENLAB_EXTRA = ["--set", f"threads={a.genlab_threads}"] if a.genlab_threads else []
+    GENLAB_EXTRA += [x for kv in a.genlab_set for x in ("--set", kv)]
     NANO = str(Path(a.nanogpt).resolve())
     if not (Path(NANO) / "train.py").is_file():
         raise SystemExit(f"not a nanoGPT checkout: {NANO}")
@@ -448,6 +451,6 @@ def main() -> None:
 
 NANO = ""
 WAIT_POLICY = ""
-GENLAB_THREADS: list[str] = []
+GENLAB_EXTRA: list[str] = []
 if __name__ == "__main__":
     main()

@@ -8,7 +8,7 @@ from torch import nn
 from genlab.errors import ConfigError
 from genlab.models.gpt import GPT, GPTConfig
 from genlab.sampling.generate import generate
-from genlab.sampling.weights import Float16Linear, TransposedLinear, lay_out_for_decoding
+from genlab.sampling.weights import Float16Linear, Float32Linear, lay_out_for_decoding
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +27,13 @@ def test_only_linear_layers_change(models):
     assert h.wte.weight.dtype == h.ln_f.weight.dtype == torch.float32  # the tied embedding keeps float32
     assert torch.equal(h.lm_head.weight, m.wte.weight.half())
     assert not any(p.requires_grad for p in h.parameters())
-    t = lay_out_for_decoding(copy.deepcopy(m))  # float32: (in, out)
-    assert isinstance(t.h[1].mlp.c_proj, TransposedLinear) and torch.equal(t.h[1].mlp.c_proj.weight_t,
-                                                                           m.h[1].mlp.c_proj.weight.t())
-    # the copy of a tied weight is a buffer: the parameter count stays the trained model's
+    t = lay_out_for_decoding(copy.deepcopy(m))  # float32: the same weights, another kernel
+    assert isinstance(t.h[1].mlp.c_proj, Float32Linear) and torch.equal(t.h[1].mlp.c_proj.weight,
+                                                                        m.h[1].mlp.c_proj.weight)
+    assert t.lm_head.weight is t.wte.weight  # still tied
+    # float16's copy of a tied weight is a buffer: the parameter count stays the trained model's
     count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
-    assert count(t) == count(h) == count(m) and "lm_head.weight_t" not in t.state_dict()
+    assert count(t) == count(h) == count(m) and "lm_head.weight" not in h.state_dict()
     with pytest.raises(ConfigError, match="weights must be one of"):
         lay_out_for_decoding(m, "int3")
 
@@ -40,7 +41,7 @@ def test_only_linear_layers_change(models):
 def test_one_row_and_many_rows_match_float32():
     torch.manual_seed(1)
     lin = nn.Linear(96, 200)
-    f16, t = Float16Linear(lin), TransposedLinear(lin)
+    f16, t = Float16Linear(lin), Float32Linear(lin)
     with torch.no_grad():
         for x in (torch.randn(1, 1, 96), torch.randn(2, 2, 96), torch.randn(3, 5, 96)):  # float16 kernel: 1, 4 rows
             y = f16(x)

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import genlab
 from genlab.cli import main
-from genlab.sampling.weights import Float16Linear, TransposedLinear
+from genlab.sampling.weights import Float16Linear, Float32Linear
 from genlab.serve import load_models
 
 
 def test_load_sample_eval_and_serve_take_float16_weights(text_run_dir, tmp_path, capsys):
     plain = genlab.load(text_run_dir)
     half = genlab.load(text_run_dir, weights="float16")
-    assert isinstance(plain.recipe.modules["model"].h[0].attn.c_proj, TransposedLinear)
+    assert isinstance(plain.recipe.modules["model"].h[0].attn.c_proj, Float32Linear)
     assert isinstance(half.recipe.modules["model"].lm_head, Float16Linear)
     opts = dict(prompt="the cat", max_new_tokens=30, temperature=0, n=1)
     assert half.sample(**opts).texts == plain.sample(**opts).texts  # greedy: the same text

@@ -5,8 +5,8 @@
            -> ln_f -> lm_head (optionally tied to the token embedding) -> logits
 
 Module names follow GPT-2's (wte, wpe, h.N.ln_1, attn.c_attn, ...) so published GPT-2
-weights map onto this model one to one (see genlab.importers.gpt2). Attention uses
-F.scaled_dot_product_attention, which picks a fused kernel on every device.
+weights map onto this model one to one (see genlab.importers.gpt2). Attention is
+F.scaled_dot_product_attention (a fused kernel on every device; see attention.py).
 
 The forward pass takes an optional key/value cache for fast generation:
 
@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .attention import attend
 
 KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
 
@@ -86,8 +88,7 @@ class CausalSelfAttention(nn.Module):
             causal = False
             if T > 1:  # new tokens see every cached token and the new ones up to themselves
                 mask = torch.ones(T, t_all, dtype=torch.bool, device=x.device).tril(diagonal=t_all - T)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = attend(q, k, v, mask, causal, self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.resid_dropout(self.c_proj(y)), (k, v)
 

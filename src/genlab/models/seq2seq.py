@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import attend
+
 ACTIVATIONS = ("relu", "gelu")
 POSITIONS = ("sinusoidal", "learned")
 
@@ -100,8 +102,7 @@ class MultiHeadAttention(nn.Module):
                 if not static and "k" in cache:
                     k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
                 cache["k"], cache["v"] = k, v
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = attend(q, k, v, mask, dropout_p=self.dropout if self.training else 0.0)
         B, _, T, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(B, T, -1))
 

@@ -5,10 +5,13 @@ weight matrix once (0.5 GB for GPT-2 small in float32) to multiply it with one v
 fast the bytes stream depends on the layout and the dtype, so a language model loaded for
 sampling, evaluation or serving gets its nn.Linear layers replaced (in place; inference only):
 
-- "float32" (the default): the weight stored transposed, (in, out). One row times it is BLAS's
-  vector-times-matrix, which streams the matrix row by row; nn.Linear's (out, in) layout takes
-  a matrix-times-vector kernel that was 1.35x slower on this project's CPU (BENCHMARKS.md). The
-  same products, summed in another order: results equal to float rounding.
+- "float32" (the default): the weight unchanged, multiplied through oneDNN's linear kernel
+  (`torch.ops.mkldnn._linear_pointwise`, the kernel torch.compile's CPU backend calls) where
+  PyTorch has it, on CPU. F.linear goes to MKL, whose matrix-vector products used one core
+  here: all products of one GPT-2-small step took 19.0 ms through oneDNN against 34.4 ms
+  through F.linear (25.2 with the weight transposed) at one row, 24.5 against 57.1 ms at four
+  rows (BENCHMARKS.md). The same products, summed in another order: equal to float rounding.
+  Other devices, and PyTorch builds without oneDNN, use F.linear.
 - "float16": the weight stored in float16, (out, in): half the bytes. Up to FLOAT16_ROWS rows
   at once (decoding one sequence, a server's small batches) go through PyTorch's float16
   matrix-vector kernel, which converts to float32 and accumulates in float32 as it reads. More
@@ -31,6 +34,7 @@ from torch import nn
 from ..errors import ConfigError
 
 WEIGHT_DTYPES = ("float32", "float16")
+ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 FLOAT16_ROWS = 4  # the float16 kernel beat float32 up to 4 rows here, converting the weight from 6
 
 
@@ -43,17 +47,18 @@ def _keep(layer: nn.Module, name: str, weight: torch.Tensor, tied: bool) -> None
         setattr(layer, name, nn.Parameter(weight, requires_grad=False))
 
 
-class TransposedLinear(nn.Module):
-    """An nn.Linear whose weight is stored (in, out) for decoding (inference only)."""
+class Float32Linear(nn.Module):
+    """An nn.Linear multiplied through oneDNN on CPU (inference only); the same weight tensor."""
 
     def __init__(self, linear: nn.Linear, tied: bool = False):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        _keep(self, "weight_t", linear.weight.detach().t().contiguous(), tied)
-        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+        self.weight, self.bias = linear.weight, linear.bias  # shared, not copied: a tied weight stays tied
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight_t.t(), self.bias)
+        if ONEDNN and x.device.type == "cpu" and x.dtype == self.weight.dtype == torch.float32:
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -85,11 +90,11 @@ def check_weights_dtype(dtype: str) -> None:
 
 
 def lay_out_for_decoding(model: nn.Module, dtype: str = "float32") -> nn.Module:
-    """Replace the model's nn.Linear layers, in place, by TransposedLinear ("float32") or
-    Float16Linear ("float16"); returns the model, now for inference only. A weight tied to an
-    embedding gets its own copy (the embedding keeps its float32 table) as a buffer."""
+    """Replace the model's nn.Linear layers, in place, by Float32Linear ("float32") or
+    Float16Linear ("float16"); returns the model, now for inference only. A float16 weight tied
+    to an embedding is its own copy (the embedding keeps its float32 table), kept as a buffer."""
     check_weights_dtype(dtype)
-    layer = TransposedLinear if dtype == "float32" else Float16Linear
+    layer = Float32Linear if dtype == "float32" else Float16Linear
     others = {id(p) for m in model.modules() if not isinstance(m, nn.Linear) for p in m.parameters(recurse=False)}
     for parent in list(model.modules()):
         for name, child in parent.named_children():
