@@ -140,3 +140,19 @@ def test_a_reader_that_leaves_early_is_not_an_error():
     proc.stdout.close()   # before genlab writes anything: every write meets a closed pipe
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and err == b"", err.decode()
+
+
+def test_the_command_ends_without_teardown_yet_loses_no_output(tmp_path):
+    """`genlab` leaves through os._exit (cli.entry): everything printed into a pipe and every
+    file of the run is there, and a user's error keeps exit status 1."""
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "genlab", "train", "gan-curve", "--out", str(out), "--no-progress",
+                           "--set", "max_steps=20", "--set", "eval_every=10"],
+                          env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"run: {out}" in done.stdout and done.stdout.rstrip().splitlines()[-1].startswith("sample: ")
+    assert (out / "model.safetensors").is_file() and (out / "plots" / "metrics.png").is_file()
+    assert len((out / "metrics.jsonl").read_text().splitlines()) >= 3
+    bad = subprocess.run([sys.executable, "-m", "genlab", "info", str(tmp_path / "nothing")], env=SUBPROCESS_ENV,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.startswith("genlab: error: run directory not found")
