@@ -8,7 +8,7 @@ from torch import nn
 from genlab.errors import ConfigError
 from genlab.models.gpt import GPT, GPTConfig
 from genlab.sampling.generate import generate
-from genlab.sampling.weights import Float16Linear, Float32Linear, lay_out_for_decoding
+from genlab.sampling.weights import ONEDNN, Float16Linear, Float32Linear, lay_out_for_decoding
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,21 @@ def test_one_row_and_many_rows_match_float32():
             assert torch.allclose(y, lin(x), atol=2e-3, rtol=0)
             assert not torch.equal(y, lin(x))  # it does compute with the rounded weights
             assert torch.allclose(t(x), lin(x), atol=1e-5, rtol=0)
+
+
+def test_large_float32_weights_go_through_onednn_with_equal_tokens():
+    """Weights of ONEDNN_MIN_WEIGHT elements or more take oneDNN's kernel (where PyTorch has it):
+    the same logits to float rounding, the same greedy tokens, cache or no cache."""
+    torch.manual_seed(3)
+    m = GPT(GPTConfig(vocab_size=100, block_size=32, n_layer=1, n_head=4, n_embd=256)).eval()
+    t = lay_out_for_decoding(copy.deepcopy(m))
+    assert t.h[0].mlp.c_fc.onednn == ONEDNN and not t.h[0].attn.c_attn.onednn  # 1024x256 vs 768x256
+    prompts = torch.randint(0, 100, (3, 6), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.allclose(t(prompts), m(prompts), atol=1e-5, rtol=0)
+    ref = [g.tokens for g in generate(m, prompts.tolist(), 20, temperature=0)]
+    assert [g.tokens for g in generate(t, prompts.tolist(), 20, temperature=0)] == ref
+    assert [g.tokens for g in generate(t, prompts.tolist(), 20, temperature=0, use_cache=False)] == ref
 
 
 def test_logits_within_tolerance_and_greedy_tokens_equal_float32(models):

@@ -5,13 +5,14 @@ weight matrix once (0.5 GB for GPT-2 small in float32) to multiply it with one v
 fast the bytes stream depends on the layout and the dtype, so a language model loaded for
 sampling, evaluation or serving gets its nn.Linear layers replaced (in place; inference only):
 
-- "float32" (the default): the weight unchanged, multiplied through oneDNN's linear kernel
-  (`torch.ops.mkldnn._linear_pointwise`, the kernel torch.compile's CPU backend calls) where
-  PyTorch has it, on CPU. F.linear goes to MKL, whose matrix-vector products used one core
-  here: all products of one GPT-2-small step took 19.0 ms through oneDNN against 34.4 ms
-  through F.linear (25.2 with the weight transposed) at one row, 24.5 against 57.1 ms at four
-  rows (BENCHMARKS.md). The same products, summed in another order: equal to float rounding.
-  Other devices, and PyTorch builds without oneDNN, use F.linear.
+- "float32" (the default): the weight unchanged; on CPU, weights of ONEDNN_MIN_WEIGHT elements
+  or more are multiplied through oneDNN's linear kernel (`torch.ops.mkldnn._linear_pointwise`,
+  the kernel torch.compile's CPU backend calls). F.linear goes to MKL, whose matrix-vector
+  products used one core here: all products of one GPT-2-small step took 19.0 ms through
+  oneDNN against 34.4 ms through F.linear (25.2 with the weight transposed) at one row, 24.5
+  against 57.1 ms at four rows (BENCHMARKS.md). The same products, summed in another order:
+  equal to float rounding. Smaller weights, other devices and PyTorch builds without oneDNN
+  use F.linear.
 - "float16": the weight stored in float16, (out, in): half the bytes. Up to FLOAT16_ROWS rows
   at once (decoding one sequence, a server's small batches) go through PyTorch's float16
   matrix-vector kernel, which converts to float32 and accumulates in float32 as it reads. More
@@ -35,6 +36,10 @@ from ..errors import ConfigError
 
 WEIGHT_DTYPES = ("float32", "float16")
 ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+# oneDNN costs ~20 us more per call than F.linear here: a win for weights streamed from memory,
+# a loss for small ones that stay in cache (a 128-wide GPT's cached decoding step took 1.2 ms
+# through it, 0.73 ms through F.linear)
+ONEDNN_MIN_WEIGHT = 1 << 18  # elements (1 MiB of float32)
 FLOAT16_ROWS = 4  # the float16 kernel beat float32 up to 4 rows here, converting the weight from 6
 
 
@@ -48,15 +53,17 @@ def _keep(layer: nn.Module, name: str, weight: torch.Tensor, tied: bool) -> None
 
 
 class Float32Linear(nn.Module):
-    """An nn.Linear multiplied through oneDNN on CPU (inference only); the same weight tensor."""
+    """An nn.Linear multiplied through oneDNN on CPU when its weight is large (inference only);
+    the same weight tensor."""
 
     def __init__(self, linear: nn.Linear, tied: bool = False):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.weight, self.bias = linear.weight, linear.bias  # shared, not copied: a tied weight stays tied
+        self.onednn = ONEDNN and linear.weight.numel() >= ONEDNN_MIN_WEIGHT
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if ONEDNN and x.device.type == "cpu" and x.dtype == self.weight.dtype == torch.float32:
+        if self.onednn and x.device.type == "cpu" and x.dtype == self.weight.dtype == torch.float32:
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
         return F.linear(x, self.weight, self.bias)
 
