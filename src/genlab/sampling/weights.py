@@ -17,8 +17,8 @@ sampling, evaluation or serving gets its nn.Linear layers replaced (in place; in
   at once (decoding one sequence, a server's small batches) go through PyTorch's float16
   matrix-vector kernel, which converts to float32 and accumulates in float32 as it reads. More
   rows (a prompt, larger batches) have no fast float16 kernel on CPUs without avx512_fp16: they
-  are multiplied in float32 by the weight converted for the call, about as fast as float32
-  weights (and as exact as float32 weights rounded to float16).
+  are multiplied in float32 (F.linear) by the weight converted for the call (as exact as
+  float32 weights rounded to float16).
 
 Everything else (embeddings, LayerNorms, attention, the KV cache, every layer's inputs and
 outputs) stays float32. bfloat16 halves the bytes too, but a bfloat16 linear layer goes to
