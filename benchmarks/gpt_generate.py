@@ -221,15 +221,19 @@ def main() -> None:
     p.add_argument("--new", type=int, default=256)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--prompts", type=int, default=20, help="agreement: random prompts")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="threads for both programs (default: every CPU, torch's default)")
     p.add_argument("--kernel-rows", type=int, nargs="+", default=[1, 4], help="kernels: rows per product")
     p.add_argument("--out", default=None)
     a = p.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
     parts = a.parts.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="gpt2-bench-"))
     hf, fp32, fp16, trained, import_seconds, hf_version = build(tmp)
+    # after genlab.load, whose automatic thread choice reads the load average (a previous
+    # benchmark still counts in it): the same threads for both programs, whatever the load
+    from genlab.engine.threads import configure_threads
+
+    configure_threads(a.threads)
     res: dict = {"threads": torch.get_num_threads(), "load_avg_before": os.getloadavg(), "new_tokens": a.new,
                  "repeats": a.repeats, "import_seconds": import_seconds, "transformers_version": hf_version,
                  "torch": torch.__version__}
