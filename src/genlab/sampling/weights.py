@@ -8,11 +8,12 @@ sampling, evaluation or serving gets its nn.Linear layers replaced (in place; in
 - "float32" (the default): the weight unchanged; on CPU, weights of ONEDNN_MIN_WEIGHT elements
   or more are multiplied through oneDNN's linear kernel (`torch.ops.mkldnn._linear_pointwise`,
   the kernel torch.compile's CPU backend calls). F.linear goes to MKL, whose matrix-vector
-  products used one core here: all products of one GPT-2-small step took 19.0 ms through
-  oneDNN against 34.4 ms through F.linear (25.2 with the weight transposed) at one row, 24.5
-  against 57.1 ms at four rows (BENCHMARKS.md). The same products, summed in another order:
-  equal to float rounding. Smaller weights, other devices and PyTorch builds without oneDNN
-  use F.linear.
+  products used one core here: all products of one GPT-2-small step took 17.9 ms through
+  oneDNN against 35.5 ms through F.linear (26.1 with the weight transposed) at one row, 26.5
+  against 59.6 ms at four rows, 2 threads (BENCHMARKS.md; at 1 thread the transposed layout
+  was 13% faster than oneDNN: not worth a second copy of the weights). The same products,
+  summed in another order: equal to float rounding. Smaller weights, other devices and
+  PyTorch builds without oneDNN use F.linear.
 - "float16": the weight stored in float16, (out, in): half the bytes. Up to FLOAT16_ROWS rows
   at once (decoding one sequence, a server's small batches) go through PyTorch's float16
   matrix-vector kernel, which converts to float32 and accumulates in float32 as it reads. More
