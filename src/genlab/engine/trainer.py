@@ -356,6 +356,14 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
+        try:
+            return self._fit(resume)
+        finally:  # however training ends: the `genlab` command exits without interpreter teardown
+            if self.tb is not None:
+                self.tb.close()
+                self.tb = None
+
+    def _fit(self, resume: bool) -> dict[str, Any]:
         r, c = self.recipe, self.config
         if self.dist.is_main:
             self.run.path.mkdir(parents=True, exist_ok=True)
@@ -441,6 +449,4 @@ class Trainer:
         self.plot()
         samples = self.sample(None)
         barrier(self.dist)
-        if self.tb is not None:
-            self.tb.close()
         return {"step": step, "stopped_early": stopped_early, "seconds": time.time() - t0, "samples": samples}

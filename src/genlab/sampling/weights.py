@@ -55,7 +55,7 @@ def _keep(layer: nn.Module, name: str, weight: torch.Tensor, tied: bool) -> None
 
 class Float32Linear(nn.Module):
     """An nn.Linear multiplied through oneDNN on CPU when its weight is large (inference only);
-    the same weight tensor."""
+    the same weight tensor, so `tied` (Float16Linear's signature) changes nothing."""
 
     def __init__(self, linear: nn.Linear, tied: bool = False):
         super().__init__()
